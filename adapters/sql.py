@@ -1,0 +1,86 @@
+"""Agencies that expose a relational database (MOIS resident registry, local tax, MOLIT registers).
+
+The spec's query names one ``record`` statement (one row, columns named after fields) and optional ``lists``
+statements (one per list field, run only when that field is requested). Every statement binds the subject as
+``:subject``; values are never interpolated into SQL. The adapter has its own engine and pool so that a slow
+agency cannot exhaust the hub's connections, and every fetch is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.base import AgencyError, QueryError, Record
+
+
+class SqlAdapter:
+    kind = "sql"
+
+    def __init__(self, name: str, url: str, *, timeout: float = 2.0, pool_size: int = 10) -> None:
+        self.name = name
+        self.timeout = timeout
+        options: dict[str, Any] = {}
+        if not url.startswith("sqlite"):
+            options = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._compiled: dict[str, TextClause] = {}
+
+    def validate_query(self, query: Mapping[str, Any]) -> None:
+        record = query.get("record")
+        if not isinstance(record, str) or ":subject" not in record:
+            raise QueryError("query.record must be an SQL statement binding :subject")
+        lists = query.get("lists", {})
+        if not isinstance(lists, Mapping):
+            raise QueryError("query.lists must map list fields to SQL statements")
+        for name, statement in lists.items():
+            if not isinstance(statement, str) or ":subject" not in statement:
+                raise QueryError(f"query.lists.{name} must be an SQL statement binding :subject")
+        unknown = set(query) - {"record", "lists"}
+        if unknown:
+            raise QueryError(f"unknown query keys: {', '.join(sorted(unknown))}")
+
+    def _statement(self, sql: str) -> TextClause:
+        stmt = self._compiled.get(sql)
+        if stmt is None:
+            stmt = self._compiled[sql] = text(sql)
+        return stmt
+
+    async def _run(self, query: Mapping[str, Any], subject: str, fields: Collection[str]) -> Record | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._statement(query["record"]), {"subject": subject})).mappings().first()
+            if row is None:
+                return None
+            record: Record = dict(row)
+            for name, sql in query.get("lists", {}).items():
+                if name in fields:
+                    rows = await conn.execute(self._statement(sql), {"subject": subject})
+                    record[name] = [dict(r) for r in rows.mappings()]
+            return record
+
+    async def fetch(self, query: Mapping[str, Any], subject: str, fields: Collection[str]) -> Record | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._run(query, subject, fields)
+        except TimeoutError:
+            raise AgencyError(self.name, "timeout") from None
+        except (SQLAlchemyError, OSError) as exc:
+            # The driver's message may quote the statement and its parameters: keep only the class.
+            raise AgencyError(self.name, f"unavailable:{type(exc).__name__}") from None
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            raise AgencyError(self.name, "timeout") from None
+        except (SQLAlchemyError, OSError) as exc:
+            raise AgencyError(self.name, f"unavailable:{type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        await self.engine.dispose()

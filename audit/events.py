@@ -1,0 +1,65 @@
+"""The audit event as the log records it, and its canonical leaf bytes.
+
+The leaf is RFC 8785 canonical JSON so that anyone can recompute a leaf hash from an exported event with an
+off-the-shelf JCS library. Field values never appear here: only field names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import rfc8785
+
+Outcome = Literal["ok", "denied", "not_found", "agency_error", "invalid"]
+ActorKind = Literal["client", "official", "resident", "auditor", "public", "system"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """UTC with microseconds and a Z, one spelling for every database and language."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    kind: str
+    actor_kind: ActorKind
+    actor_id: str
+    outcome: Outcome
+    actor_org: str | None = None
+    subject_commitment: str | None = None
+    document_type: str | None = None
+    view: str | None = None
+    fields: tuple[str, ...] = ()
+    purpose_code: str | None = None
+    purpose_text: str | None = None
+    basis: str | None = None
+    reason: str | None = None
+    request_id: str | None = None
+    visible_from: datetime | None = None
+    occurred_at: datetime = field(default_factory=utcnow)
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def as_leaf_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fields"] = list(self.fields)
+        data["occurred_at"] = iso(self.occurred_at)
+        data["visible_from"] = iso(self.visible_from) if self.visible_from else None
+        return data
+
+    def leaf_bytes(self) -> bytes:
+        return bytes(rfc8785.dumps(self.as_leaf_dict()))
+
+
+@dataclass(frozen=True)
+class EventRef:
+    event_id: str
+    seq: int

@@ -1,0 +1,52 @@
+"""Durable append: the one write every access attempt makes before anything is answered.
+
+The append commits in its own transaction so the caller can hold back the response until the row is on disk.
+Any failure surfaces as ``AuditUnavailable``; callers must then return no data (fail closed).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audit.events import AuditEvent, EventRef
+from audit.models import AuditEventRow
+
+
+class AuditUnavailable(Exception):
+    """The event could not be made durable."""
+
+
+class AuditLog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def append(self, event: AuditEvent) -> EventRef:
+        values = {
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at,
+            "kind": event.kind,
+            "actor_kind": event.actor_kind,
+            "actor_id": event.actor_id,
+            "actor_org": event.actor_org,
+            "subject_commitment": event.subject_commitment,
+            "document_type": event.document_type,
+            "view": event.view,
+            "fields": list(event.fields),
+            "purpose_code": event.purpose_code,
+            "purpose_text": event.purpose_text,
+            "basis": event.basis,
+            "outcome": event.outcome,
+            "reason": event.reason,
+            "request_id": event.request_id,
+            "visible_from": event.visible_from,
+        }
+        try:
+            async with self._sessions() as session, session.begin():
+                seq = (
+                    await session.execute(insert(AuditEventRow).values(**values).returning(AuditEventRow.seq))
+                ).scalar_one()
+        except (SQLAlchemyError, OSError) as exc:
+            raise AuditUnavailable(type(exc).__name__) from None
+        return EventRef(event_id=event.event_id, seq=seq)

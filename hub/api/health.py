@@ -1,0 +1,46 @@
+"""Liveness, readiness and the published keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from adapters.base import AgencyError
+from hub.deps import StateDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up (says nothing about dependencies)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> JSONResponse:
+    """The database and every agency adapter answer; 503 names whichever does not."""
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2), state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # readiness reports, never raises
+        checks["database"] = f"error:{type(exc).__name__}"
+    for name, adapter in state.adapters.items():
+        try:
+            await adapter.check()
+            checks[f"agency:{name}"] = "ok"
+        except AgencyError as exc:
+            checks[f"agency:{name}"] = f"error:{exc.reason}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/.well-known/gongyu/keys")
+async def published_keys(state: StateDep) -> dict[str, list[dict[str, str]]]:
+    """JWKS of the hub's public keys (token signing now; receipts, documents and the log later)."""
+    return {"keys": [state.keys.token_key.public_jwk()]}

@@ -1,0 +1,46 @@
+"""The lookup endpoint: a thin HTTP shell around the broker."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from consent import Actor
+from hub.deps import ClientDep, StateDep
+from hub.schemas import LookupRequest, LookupResponse
+
+router = APIRouter(prefix="/v1", tags=["lookups"])
+
+_ERRORS = {
+    status: {"description": text, "content": {"application/problem+json": {}}}
+    for status, text in {
+        401: "missing, expired or forged token",
+        403: "the cited basis does not allow this lookup",
+        404: "unknown document type, view or subject",
+        422: "malformed body or resident number",
+        503: "holding agency or audit log unavailable",
+    }.items()
+}
+
+
+@router.post(
+    "/lookups",
+    response_model=LookupResponse,
+    responses=_ERRORS,  # type: ignore[arg-type]
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LookupRequest"}}},
+        }
+    },
+)
+async def create_lookup(request: Request, client: ClientDep, state: StateDep) -> LookupResponse:
+    """Look up a subject's document under a statutory basis; every attempt is audited before any answer."""
+    # The body is parsed by the broker, not FastAPI, so malformed attempts are audited too.
+    actor = Actor(
+        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
+    )
+    return await state.broker.lookup(actor, await request.body(), request.state.request_id)
+
+
+# Registered so the OpenAPI document carries the request schema referenced above.
+LOOKUP_SCHEMAS = (LookupRequest,)

@@ -1,0 +1,59 @@
+"""Application factory: ``create_app(settings)`` builds one hub process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub import errors
+from hub.api import auth, documents, health, lookups
+from hub.logging import RequestContextMiddleware, configure
+from hub.schemas import LookupRequest
+from hub.settings import Settings
+from hub.state import HubState, build_state
+
+
+def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub_state = state or build_state(settings)
+        app.state.hub = hub_state
+        try:
+            yield
+        finally:
+            if state is None:
+                await hub_state.close()
+
+    app = FastAPI(
+        title="Gongyu",
+        version="0.1.0",
+        summary="Consent-gated lookups of residents' official documents, with a tamper-evident audit log",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (auth, lookups, documents, health):
+        app.include_router(module.router)
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, object]:
+        schema = original_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(
+            LookupRequest.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {})
+        )
+        components["LookupRequest"] = {
+            k: v
+            for k, v in LookupRequest.model_json_schema(ref_template="#/components/schemas/{model}").items()
+            if k != "$defs"
+        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,68 @@
+"""Local accounts for the web apps (the embedded default; production signs residents in with OIDC)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.auth.models import AccountRow
+from hub.auth.passwords import hash_secret, verify_secret
+
+ROLES = ("official", "auditor", "resident")
+
+
+class NumberSealer:
+    """AES-256-GCM for the few resident numbers the hub must keep (a resident's own account)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, normalized: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, normalized.encode(), b"resident-number")).decode()
+
+    def open(self, sealed: str) -> str:
+        raw = base64.b64decode(sealed)
+        return self._aead.decrypt(raw[:12], raw[12:], b"resident-number").decode()
+
+
+async def create_account(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    org: str | None = None,
+    subject_commitment: str | None = None,
+    resident_number_sealed: str | None = None,
+) -> AccountRow:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    row = AccountRow(
+        account_id=str(uuid.uuid4()),
+        username=username,
+        password_hash=hash_secret(password),
+        role=role,
+        display_name=display_name,
+        org=org,
+        subject_commitment=subject_commitment,
+        resident_number_enc=resident_number_sealed,
+        active=True,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def authenticate_account(session: AsyncSession, username: str, password: str) -> AccountRow | None:
+    row = (await session.execute(select(AccountRow).where(AccountRow.username == username))).scalar_one_or_none()
+    ok = verify_secret(row.password_hash if row else None, password)
+    return row if row is not None and ok and row.active else None

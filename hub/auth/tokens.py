@@ -1,0 +1,84 @@
+"""Short-lived signed access tokens (RFC 9068 JWT profile, EdDSA).
+
+Claims carry the client's kind, organisation and granted statutes so the hot path needs no database read to
+authorise; the short lifetime bounds how long a changed grant can lag.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from hub.errors import Problem
+from hub.keys import SigningKey
+
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gongyu"'}
+
+
+@dataclass(frozen=True)
+class ClientPrincipal:
+    client_id: str
+    kind: str
+    org: str
+    statutes: frozenset[str]
+    token_id: str
+
+
+class TokenService:
+    def __init__(self, key: SigningKey, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+        self._key = key
+        self._issuer = issuer
+        self._audience = audience
+        self.ttl_seconds = ttl_seconds
+        self._public = key.public_key
+
+    def issue(self, client_id: str, kind: str, org: str, statutes: list[str]) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "iss": self._issuer,
+            "sub": client_id,
+            "aud": self._audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "jti": str(uuid.uuid4()),
+            "client_id": client_id,
+            "kind": kind,
+            "org": org,
+            "statutes": sorted(statutes),
+        }
+        return jwt.encode(
+            claims, self._key.private_key, algorithm="EdDSA", headers={"kid": self._key.kid, "typ": "at+jwt"}
+        )
+
+    def verify(self, token: str) -> ClientPrincipal:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("kid") != self._key.kid:
+                raise jwt.InvalidTokenError("unknown kid")
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=["EdDSA"],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Problem(401, "token-expired", headers=BEARER_CHALLENGE) from None
+        except jwt.PyJWTError:
+            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE) from None
+        statutes = claims.get("statutes", [])
+        if not isinstance(statutes, list) or claims.get("kind") not in {"bank", "agency"}:
+            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
+        return ClientPrincipal(
+            client_id=str(claims["sub"]),
+            kind=str(claims["kind"]),
+            org=str(claims.get("org", "")),
+            statutes=frozenset(str(s) for s in statutes),
+            token_id=str(claims["jti"]),
+        )

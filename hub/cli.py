@@ -1,0 +1,244 @@
+"""``gongyu``: run, migrate, seed and administer the hub from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import create_engine, select
+
+from hub.settings import Settings, sync_url
+
+app = typer.Typer(help="Gongyu (공유): consent-gated document hub.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients (banks, agencies).", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Simulated agencies with synthetic data.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Local accounts for officials, auditors and residents.", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(accounts_app, name="accounts")
+console = Console(stderr=True)
+
+DEMO_CLIENTS: list[dict[str, Any]] = [
+    {
+        "client_id": "demo-bank",
+        "client_secret": "demo-bank-secret",
+        "name": "Demo Bank (데모은행)",
+        "kind": "bank",
+        "statutes": ["KR-FTRA-5-2"],
+    },
+    {
+        "client_id": "demo-agency",
+        "client_secret": "demo-agency-secret",
+        "name": "Demo District Office (데모구청)",
+        "kind": "agency",
+        "statutes": ["KR-RRA-29-2-1"],
+    },
+]
+DEMO_ACCOUNTS = [
+    {"username": "official", "password": "official-demo", "role": "official", "display_name": "김민원 주무관",
+     "org": "Demo District Office (데모구청)"},
+    {"username": "auditor", "password": "auditor-demo", "role": "auditor", "display_name": "박감사",
+     "org": "Gongyu audit office"},
+]
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the hub's database schema (Alembic, to the latest revision)."""
+    from hub.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings)
+    console.print(f"[green]database is at the latest schema[/] ({settings.effective_database_url.split('@')[-1]})")
+
+
+@sandbox_app.command("seed")
+def sandbox_seed(
+    count: Annotated[int | None, typer.Option(help="synthetic residents (default GONGYU_SANDBOX_RESIDENT_COUNT)")] = None,
+) -> None:
+    """Create and fill the sandbox MOIS registry with deterministic synthetic residents."""
+    seed_sandbox(Settings(), count)
+
+
+def seed_sandbox(settings: Settings, count: int | None = None) -> int:
+    from adapters.sandbox import mois
+
+    total = count or settings.sandbox_resident_count
+    url = sync_url(settings.agency_database_url("mois"))
+    mois.ensure_database(url)
+    engine = create_engine(url)
+    try:
+        mois.create_schema(engine)
+        with Progress(
+            TextColumn("[bold]seeding MOIS registry"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("residents", total=total)
+            seeded = mois.seed(engine, count=total, progress=lambda n: progress.update(task, completed=n))
+            progress.update(task, completed=seeded)
+    finally:
+        engine.dispose()
+    return seeded
+
+
+@clients_app.command("add")
+def clients_add(
+    name: Annotated[str, typer.Option(help="display name of the client system")],
+    kind: Annotated[str, typer.Option(help="bank or agency")],
+    statute: Annotated[list[str] | None, typer.Option(help="statute code the client may cite (repeat)")] = None,
+    org: Annotated[str | None, typer.Option(help="organisation (defaults to the name)")] = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option(help="registered redirect URI (repeat)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object for scripts")] = False,
+) -> None:
+    """Register an API client and print its secret once (it is stored only as a hash)."""
+    from hub.auth.clients import create_client
+
+    async def run() -> Any:
+        state_engine, sessions = _sessions(Settings())
+        try:
+            async with sessions() as session, session.begin():
+                return await create_client(
+                    session, name=name, kind=kind, org=org, statutes=statute, redirect_uris=redirect_uri
+                )
+        finally:
+            await state_engine.dispose()
+
+    try:
+        new = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret,
+                               "kind": new.kind, "statutes": new.statutes}))
+    else:
+        console.print(f"client_id:     [bold]{new.client_id}[/]")
+        console.print(f"client_secret: [bold]{new.client_secret}[/]  (shown once; store it now)")
+
+
+@accounts_app.command("add")
+def accounts_add(
+    username: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="official, auditor or resident")],
+    display_name: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    org: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Create a local account for the web apps."""
+    from hub.auth.accounts import create_account
+
+    async def run() -> None:
+        engine, sessions = _sessions(Settings())
+        try:
+            async with sessions() as session, session.begin():
+                await create_account(session, username=username, password=password, role=role,
+                                     display_name=display_name, org=org)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"account [bold]{username}[/] created")
+
+
+def _sessions(settings: Settings) -> Any:
+    from hub.db import create_engine as create_async, session_factory
+
+    engine = create_async(settings.effective_database_url)
+    return engine, session_factory(engine)
+
+
+async def _seed_demo_principals(settings: Settings, residents: list[dict[str, str]]) -> None:
+    from audit import SubjectCommitter
+    from hub import resident_number
+    from hub.auth.accounts import NumberSealer, create_account
+    from hub.auth.clients import create_client
+    from hub.auth.models import AccountRow, ClientRow
+    from hub.keys import load_keyring
+
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    engine, sessions = _sessions(settings)
+    try:
+        async with sessions() as session, session.begin():
+            have_clients = set((await session.execute(select(ClientRow.client_id))).scalars())
+            for client in DEMO_CLIENTS:
+                if client["client_id"] not in have_clients:
+                    await create_client(session, **client)
+            have_accounts = set((await session.execute(select(AccountRow.username))).scalars())
+            for account in DEMO_ACCOUNTS:
+                if account["username"] not in have_accounts:
+                    await create_account(session, **account)
+            committer, sealer = SubjectCommitter(keys.pepper), NumberSealer(keys.data_key)
+            for i, resident in enumerate(residents, start=1):
+                username = f"resident{i}"
+                if username in have_accounts:
+                    continue
+                normalized = resident_number.normalize(resident["resident_number"])
+                await create_account(
+                    session, username=username, password=f"{username}-demo", role="resident",
+                    display_name=resident["name_ko"], subject_commitment=committer.commit(normalized),
+                    resident_number_sealed=sealer.seal(normalized),
+                )
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="start the server when ready")] = True,
+) -> None:
+    """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve."""
+    from adapters.sandbox import mois
+    from hub.keys import load_keyring
+    from hub.migrate import upgrade
+
+    settings = Settings()
+    load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    console.print(f"keys in {settings.effective_key_dir}")
+    upgrade(settings)
+    seed_sandbox(settings)
+    engine = create_engine(sync_url(settings.agency_database_url("mois")))
+    try:
+        residents = mois.demo_residents(engine, 3)
+    finally:
+        engine.dispose()
+    asyncio.run(_seed_demo_principals(settings, residents))
+    base = f"http://{host}:{port}"
+    console.rule("[bold]Gongyu demo")
+    console.print(f"API docs:   {base}/docs\nReadiness:  {base}/readyz\nKeys:       {base}/.well-known/gongyu/keys")
+    for client in DEMO_CLIENTS:
+        console.print(f"client {client['client_id']} / {client['client_secret']}  (statutes: "
+                      f"{', '.join(client['statutes'])})")
+    for account in DEMO_ACCOUNTS:
+        console.print(f"account {account['username']} / {account['password']}  ({account['role']})")
+    for i, resident in enumerate(residents, start=1):
+        console.print(f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
+                      "(synthetic)")
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+) -> None:
+    """Run the HTTP server (uvicorn); the schema must be migrated first."""
+    import uvicorn
+
+    uvicorn.run("hub.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False,
+                log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""Request and response bodies of the lookup API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hub.resident_number import LOOKS_LIKE
+
+_CODE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubjectIn(_Body):
+    # Checked by the broker (not here) so that a malformed number gets its own audited problem type.
+    resident_number: str = Field(min_length=1, max_length=32, description="YYMMDD-GNNNNNN; body only, never URLs")
+
+
+class PurposeIn(_Body):
+    code: str = Field(pattern=_CODE, examples=["loan-screening"])
+    text: str | None = Field(default=None, max_length=200)
+
+    @field_validator("text")
+    @classmethod
+    def _no_resident_numbers(cls, value: str | None) -> str | None:
+        # Free text lands in the audit log, which must never hold a resident number.
+        if value is not None and LOOKS_LIKE.search(value):
+            raise ValueError("purpose text must not contain a resident registration number")
+        return value
+
+
+class StatuteBasisIn(_Body):
+    statute: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9-]+$", max_length=64, examples=["KR-FTRA-5-2"])
+
+
+class LookupRequest(_Body):
+    document_type: str = Field(max_length=64, examples=["resident_registration_abstract"])
+    view: str = Field(max_length=64, examples=["basic"])
+    subject: SubjectIn
+    purpose: PurposeIn | str = Field(description="a purpose code, or {code, text}")
+    basis: StatuteBasisIn
+
+    @field_validator("purpose")
+    @classmethod
+    def _purpose_code(cls, value: PurposeIn | str) -> PurposeIn | str:
+        return PurposeIn(code=value) if isinstance(value, str) else value
+
+    def purpose_in(self) -> PurposeIn:
+        return self.purpose if isinstance(self.purpose, PurposeIn) else PurposeIn(code=self.purpose)
+
+
+class AuditRefOut(BaseModel):
+    event_id: str
+
+
+class LookupResponse(BaseModel):
+    lookup_id: str
+    document_type: str
+    view: str
+    holder: str
+    fetched_at: str
+    fields: dict[str, Any]
+    audit: AuditRefOut
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str = ""

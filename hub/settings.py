@@ -1,0 +1,76 @@
+"""Runtime configuration, read from ``GONGYU_*`` environment variables.
+
+The embedded default (SQLite under ``./var/``) needs no setup so that a newcomer can run the demo with one
+command; production points ``GONGYU_DATABASE_URL`` at PostgreSQL. Agency databases are derived from the hub's
+URL unless given explicitly, so one switch moves the whole demo to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GONGYU_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    key_dir: Path | None = None
+    audit_pepper_file: Path | None = None
+    origin: str = "gongyu.local/log"
+    public_url: str = "http://127.0.0.1:8000"
+    token_audience: str = "gongyu"
+    token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # Agency databases: ``{"mois": "sqlite+aiosqlite:///var/agency_mois.db"}``; missing ones are derived.
+    agency_database_urls: dict[str, str] = Field(default_factory=dict)
+    agency_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    sandbox_resident_count: int = Field(default=10_000, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and make_url(value).drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError("GONGYU_DATABASE_URL must use sqlite+aiosqlite or postgresql+asyncpg")
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'gongyu.db'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return make_url(self.effective_database_url).drivername.startswith("postgresql")
+
+    @property
+    def effective_key_dir(self) -> Path:
+        return self.key_dir or self.var_dir / "keys"
+
+    @property
+    def effective_pepper_file(self) -> Path:
+        return self.audit_pepper_file or self.effective_key_dir / "audit-pepper"
+
+    def agency_database_url(self, agency: str) -> str:
+        """Async URL of a sandbox agency's own database: a sibling file or a sibling PostgreSQL database."""
+        if agency in self.agency_database_urls:
+            return self.agency_database_urls[agency]
+        url = make_url(self.effective_database_url)
+        if self.is_postgres:
+            return url.set(database=f"{url.database}_agency_{agency}").render_as_string(hide_password=False)
+        base = Path(url.database or str(self.var_dir / "gongyu.db"))
+        return f"sqlite+aiosqlite:///{base.with_name(f'{base.stem}_agency_{agency}.db')}"
+
+
+def sync_url(async_url: str) -> str:
+    """The same database through a synchronous driver, for migrations and seeding scripts."""
+    url = make_url(async_url)
+    driver = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg2"}.get(url.drivername)
+    return url.set(drivername=driver or url.drivername).render_as_string(hide_password=False)
