@@ -53,7 +53,11 @@ class SqlAdapter:
 
     async def _run(self, query: Mapping[str, Any], subject: str, fields: Collection[str]) -> Record | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(self._statement(query["record"]), {"subject": subject})).mappings().first()
+            row = (
+                (await conn.execute(self._statement(query["record"]), {"subject": subject}))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             record: Record = dict(row)

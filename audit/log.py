@@ -6,8 +6,7 @@ Any failure surfaces as ``AuditUnavailable``; callers must then return no data (
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, EventRef
@@ -47,6 +46,19 @@ class AuditLog:
                 seq = (
                     await session.execute(insert(AuditEventRow).values(**values).returning(AuditEventRow.seq))
                 ).scalar_one()
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:  # any failure at all means the event is not durable: fail closed
             raise AuditUnavailable(type(exc).__name__) from None
         return EventRef(event_id=event.event_id, seq=seq)
+
+    async def recent(self, limit: int = 20) -> list[dict[str, object]]:
+        """The newest events, newest first, as plain dicts (for operators' terminals and tests)."""
+        async with self._sessions() as session:
+            rows = (
+                (await session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit)))
+                .scalars()
+                .all()
+            )
+        return [
+            {column.key: getattr(row, column.key) for column in AuditEventRow.__table__.columns}
+            for row in rows
+        ]

@@ -14,15 +14,27 @@ from document_specs.model import DocumentSpec
 
 class Authorizer(Protocol):
     async def authorize(
-        self, actor: Actor, subject_commitment: str, document: DocumentSpec, view: str, purpose: str, basis: Basis
+        self,
+        actor: Actor,
+        subject_commitment: str,
+        document: DocumentSpec,
+        view: str,
+        purpose: str,
+        basis: Basis,
     ) -> Decision: ...
 
 
 class StatutoryAuthorizer:
-    """A statute allows a lookup when the client holds it AND the spec lists it for that client kind and view."""
+    """A statute allows a lookup when the client holds it and the spec lists it for that kind and view."""
 
     async def authorize(
-        self, actor: Actor, subject_commitment: str, document: DocumentSpec, view: str, purpose: str, basis: Basis
+        self,
+        actor: Actor,
+        subject_commitment: str,
+        document: DocumentSpec,
+        view: str,
+        purpose: str,
+        basis: Basis,
     ) -> Decision:
         code = basis.statute or ""
         described = basis.describe()
@@ -45,7 +57,13 @@ class ConsentService:
         self._statutory = statutory or StatutoryAuthorizer()
 
     async def authorize(
-        self, actor: Actor, subject_commitment: str, document: DocumentSpec, view: str, purpose: str, basis: Basis
+        self,
+        actor: Actor,
+        subject_commitment: str,
+        document: DocumentSpec,
+        view: str,
+        purpose: str,
+        basis: Basis,
     ) -> Decision:
         if basis.statute is not None:
             return await self._statutory.authorize(actor, subject_commitment, document, view, purpose, basis)

@@ -1,8 +1,8 @@
 """The declarative shape of a document type.
 
-A spec is data: what the document is, who holds it, how the holder's adapter is asked, which field sets (views)
-exist and which statutes allow a lookup without consent. Adding a document must need no code when the holder's
-adapter kind exists, so everything the broker needs to know lives here.
+A spec is data: what the document is, who holds it, how the holder's adapter is asked, which field sets
+(views) exist and which statutes allow a lookup without consent. Adding a document must need no code when the
+holder's adapter kind exists, so everything the broker needs to know lives here.
 """
 
 from __future__ import annotations

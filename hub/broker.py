@@ -24,7 +24,7 @@ from document_specs.loader import SpecCatalog
 from document_specs.model import DocumentSpec, FieldSpec
 from hub import resident_number
 from hub.errors import Problem
-from hub.schemas import LookupRequest, LookupResponse
+from hub.schemas import AuditRefOut, LookupRequest, LookupResponse
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,9 @@ class Broker:
             )
 
         basis = Basis(statute=request.basis.statute)
-        decision = await self.consent.authorize(actor, commitment, document, request.view, purpose.code, basis)
+        decision = await self.consent.authorize(
+            actor, commitment, document, request.view, purpose.code, basis
+        )
         attempt = _Attempt(**{**attempt.__dict__, "basis": decision.basis})
         if not decision.allowed:
             raise await self._refuse(
@@ -189,7 +191,9 @@ class Broker:
         fields = released_field_names(document, request.view)
         adapter = self.adapters[document.adapter]
         try:
-            record = await adapter.fetch(document.query, subject, document.view_selection(request.view).keys())
+            record = await adapter.fetch(
+                document.query, subject, document.view_selection(request.view).keys()
+            )
         except AgencyError as exc:
             raise await self._refuse(
                 attempt,
@@ -198,7 +202,9 @@ class Broker:
                 Problem(503, "agency-unavailable", headers={"Retry-After": "10"}, agency=exc.agency),
             ) from None
         if record is None:
-            raise await self._refuse(attempt, "not_found", "subject_not_found", Problem(404, "subject-not-found"))
+            raise await self._refuse(
+                attempt, "not_found", "subject_not_found", Problem(404, "subject-not-found")
+            )
 
         released = minimize(document, request.view, record)
         fetched_at = utcnow()
@@ -210,5 +216,5 @@ class Broker:
             holder=document.holder,
             fetched_at=iso(fetched_at),
             fields=released,
-            audit={"event_id": ref.event_id},  # type: ignore[arg-type]
+            audit=AuditRefOut(event_id=ref.event_id),
         )

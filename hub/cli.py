@@ -20,6 +20,8 @@ accounts_app = typer.Typer(help="Local accounts for officials, auditors and resi
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(accounts_app, name="accounts")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 DEMO_CLIENTS: list[dict[str, Any]] = [
@@ -39,10 +41,20 @@ DEMO_CLIENTS: list[dict[str, Any]] = [
     },
 ]
 DEMO_ACCOUNTS = [
-    {"username": "official", "password": "official-demo", "role": "official", "display_name": "김민원 주무관",
-     "org": "Demo District Office (데모구청)"},
-    {"username": "auditor", "password": "auditor-demo", "role": "auditor", "display_name": "박감사",
-     "org": "Gongyu audit office"},
+    {
+        "username": "official",
+        "password": "official-demo",
+        "role": "official",
+        "display_name": "김민원 주무관",
+        "org": "Demo District Office (데모구청)",
+    },
+    {
+        "username": "auditor",
+        "password": "auditor-demo",
+        "role": "auditor",
+        "display_name": "박감사",
+        "org": "Gongyu audit office",
+    },
 ]
 
 
@@ -53,12 +65,16 @@ def migrate() -> None:
 
     settings = Settings()
     upgrade(settings)
-    console.print(f"[green]database is at the latest schema[/] ({settings.effective_database_url.split('@')[-1]})")
+    console.print(
+        f"[green]database is at the latest schema[/] ({settings.effective_database_url.split('@')[-1]})"
+    )
 
 
 @sandbox_app.command("seed")
 def sandbox_seed(
-    count: Annotated[int | None, typer.Option(help="synthetic residents (default GONGYU_SANDBOX_RESIDENT_COUNT)")] = None,
+    count: Annotated[
+        int | None, typer.Option(help="synthetic residents (default GONGYU_SANDBOX_RESIDENT_COUNT)")
+    ] = None,
 ) -> None:
     """Create and fill the sandbox MOIS registry with deterministic synthetic residents."""
     seed_sandbox(Settings(), count)
@@ -74,7 +90,10 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
     try:
         mois.create_schema(engine)
         with Progress(
-            TextColumn("[bold]seeding MOIS registry"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]seeding MOIS registry"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=console,
         ) as progress:
             task = progress.add_task("residents", total=total)
@@ -89,7 +108,9 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
 def clients_add(
     name: Annotated[str, typer.Option(help="display name of the client system")],
     kind: Annotated[str, typer.Option(help="bank or agency")],
-    statute: Annotated[list[str] | None, typer.Option(help="statute code the client may cite (repeat)")] = None,
+    statute: Annotated[
+        list[str] | None, typer.Option(help="statute code the client may cite (repeat)")
+    ] = None,
     org: Annotated[str | None, typer.Option(help="organisation (defaults to the name)")] = None,
     redirect_uri: Annotated[list[str] | None, typer.Option(help="registered redirect URI (repeat)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object for scripts")] = False,
@@ -113,8 +134,16 @@ def clients_add(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps({"client_id": new.client_id, "client_secret": new.client_secret,
-                               "kind": new.kind, "statutes": new.statutes}))
+        typer.echo(
+            json.dumps(
+                {
+                    "client_id": new.client_id,
+                    "client_secret": new.client_secret,
+                    "kind": new.kind,
+                    "statutes": new.statutes,
+                }
+            )
+        )
     else:
         console.print(f"client_id:     [bold]{new.client_id}[/]")
         console.print(f"client_secret: [bold]{new.client_secret}[/]  (shown once; store it now)")
@@ -135,8 +164,14 @@ def accounts_add(
         engine, sessions = _sessions(Settings())
         try:
             async with sessions() as session, session.begin():
-                await create_account(session, username=username, password=password, role=role,
-                                     display_name=display_name, org=org)
+                await create_account(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    display_name=display_name,
+                    org=org,
+                )
         finally:
             await engine.dispose()
 
@@ -149,7 +184,8 @@ def accounts_add(
 
 
 def _sessions(settings: Settings) -> Any:
-    from hub.db import create_engine as create_async, session_factory
+    from hub.db import create_engine as create_async
+    from hub.db import session_factory
 
     engine = create_async(settings.effective_database_url)
     return engine, session_factory(engine)
@@ -182,19 +218,56 @@ async def _seed_demo_principals(settings: Settings, residents: list[dict[str, st
                     continue
                 normalized = resident_number.normalize(resident["resident_number"])
                 await create_account(
-                    session, username=username, password=f"{username}-demo", role="resident",
-                    display_name=resident["name_ko"], subject_commitment=committer.commit(normalized),
+                    session,
+                    username=username,
+                    password=f"{username}-demo",
+                    role="resident",
+                    display_name=resident["name_ko"],
+                    subject_commitment=committer.commit(normalized),
                     resident_number_sealed=sealer.seal(normalized),
                 )
     finally:
         await engine.dispose()
 
 
+@audit_app.command("tail")
+def audit_tail(
+    last: Annotated[int, typer.Option(min=1, max=1000, help="how many of the newest events")] = 10,
+) -> None:
+    """Show the newest audit events (subjects appear only as keyed commitments)."""
+    from rich.table import Table
+
+    from audit import AuditLog
+
+    async def run() -> list[dict[str, Any]]:
+        engine, sessions = _sessions(Settings())
+        try:
+            return await AuditLog(sessions).recent(last)
+        finally:
+            await engine.dispose()
+
+    table = Table("seq", "time (UTC)", "actor", "document / view", "basis", "outcome", "reason", "subject")
+    for row in asyncio.run(run()):
+        table.add_row(
+            str(row["seq"]),
+            str(row["occurred_at"])[:19],
+            str(row["actor_id"]),
+            f"{row['document_type']} / {row['view']}",
+            str(row["basis"]),
+            str(row["outcome"]),
+            str(row["reason"]),
+            f"{str(row['subject_commitment'])[:12]}…" if row["subject_commitment"] else "-",
+        )
+    Console(width=200).print(table)
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="start the server when ready")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="start the server when ready")
+    ] = True,
 ) -> None:
     """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve."""
     from adapters.sandbox import mois
@@ -214,15 +287,21 @@ def demo(
     asyncio.run(_seed_demo_principals(settings, residents))
     base = f"http://{host}:{port}"
     console.rule("[bold]Gongyu demo")
-    console.print(f"API docs:   {base}/docs\nReadiness:  {base}/readyz\nKeys:       {base}/.well-known/gongyu/keys")
+    console.print(
+        f"API docs:   {base}/docs\nReadiness:  {base}/readyz\nKeys:       {base}/.well-known/gongyu/keys"
+    )
     for client in DEMO_CLIENTS:
-        console.print(f"client {client['client_id']} / {client['client_secret']}  (statutes: "
-                      f"{', '.join(client['statutes'])})")
+        console.print(
+            f"client {client['client_id']} / {client['client_secret']}  (statutes: "
+            f"{', '.join(client['statutes'])})"
+        )
     for account in DEMO_ACCOUNTS:
         console.print(f"account {account['username']} / {account['password']}  ({account['role']})")
     for i, resident in enumerate(residents, start=1):
-        console.print(f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
-                      "(synthetic)")
+        console.print(
+            f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
+            "(synthetic)"
+        )
     if serve_after:
         serve(host=host, port=port, workers=1)
 
@@ -236,8 +315,15 @@ def serve(
     """Run the HTTP server (uvicorn); the schema must be migrated first."""
     import uvicorn
 
-    uvicorn.run("hub.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_level="warning")
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """RFC 9457 problem details for every error the hub returns.
 
-Every refusal has a stable ``type`` (``/problems/<slug>``) so clients can branch on it, and a ``detail`` in the
+Every refusal has a stable ``type`` (``/problems/<slug>``) so clients can branch on it, and a ``detail`` in
+the
 caller's language. Handlers never echo request input back: a malformed body could carry a resident number.
 """
 
@@ -97,6 +98,9 @@ def install(app: FastAPI) -> None:
         # The type name only: exception messages may carry data we must not log.
         log.error(
             "unhandled error",
-            extra={"error_type": type(exc).__name__, "request_id": getattr(request.state, "request_id", None)},
+            extra={
+                "error_type": type(exc).__name__,
+                "request_id": getattr(request.state, "request_id", None),
+            },
         )
         return problem_response(request, 500, "internal-error")

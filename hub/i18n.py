@@ -70,7 +70,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "subject-not-found.title": "대상자 없음",
         "subject-not-found.detail": "보유 기관에 해당 대상자의 기록이 없습니다.",
         "invalid-resident-number.title": "주민등록번호 형식 오류",
-        "invalid-resident-number.detail": "주민등록번호는 유효한 생년월일을 포함한 13자리(YYMMDD-GNNNNNN)입니다.",
+        "invalid-resident-number.detail": "주민등록번호는 유효한 생년월일을 포함한 "
+        "13자리(YYMMDD-GNNNNNN)입니다.",
         "validation-error.title": "잘못된 요청",
         "validation-error.detail": "요청이 요구되는 형식과 맞지 않습니다: {errors}.",
         "agency-unavailable.title": "보유 기관 응답 없음",

@@ -1,6 +1,7 @@
 """Korean resident registration numbers (주민등록번호): parsing, normalising and masking.
 
-The number is the most sensitive value the hub touches. It is normalised once at the edge, turned into an audit
+The number is the most sensitive value the hub touches. It is normalised once at the edge, turned into an
+audit
 commitment, passed to the holding agency, and otherwise never stored, logged or echoed. Errors never carry it.
 """
 
@@ -9,11 +10,21 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_PATTERN = re.compile(r"^(\d{6})-?(\d{7})$")
+_PATTERN = re.compile(r"^([0-9]{6})-?([0-9]{7})$")
 # Anything that looks like one inside free text, used to scrub logs and refuse free-text fields.
 LOOKS_LIKE = re.compile(r"(?<!\d)\d{6}[-\s]?\d{7}(?!\d)")
-_CENTURY = {"9": 1800, "0": 1800, "1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000,
-            "8": 2000}
+_CENTURY = {
+    "9": 1800,
+    "0": 1800,
+    "1": 1900,
+    "2": 1900,
+    "5": 1900,
+    "6": 1900,
+    "3": 2000,
+    "4": 2000,
+    "7": 2000,
+    "8": 2000,
+}
 
 
 class InvalidResidentNumber(ValueError):

@@ -17,7 +17,9 @@ class _Body(BaseModel):
 
 class SubjectIn(_Body):
     # Checked by the broker (not here) so that a malformed number gets its own audited problem type.
-    resident_number: str = Field(min_length=1, max_length=32, description="YYMMDD-GNNNNNN; body only, never URLs")
+    resident_number: str = Field(
+        min_length=1, max_length=32, description="YYMMDD-GNNNNNN; body only, never URLs"
+    )
 
 
 class PurposeIn(_Body):
@@ -69,6 +71,6 @@ class LookupResponse(BaseModel):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
     scope: str = ""

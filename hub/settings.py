@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     audit_pepper_file: Path | None = None
     origin: str = "gongyu.local/log"
     public_url: str = "http://127.0.0.1:8000"
-    token_audience: str = "gongyu"
+    token_audience: str = "gongyu"  # noqa: S105 - a JWT audience, not a secret
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     # Agency databases: ``{"mois": "sqlite+aiosqlite:///var/agency_mois.db"}``; missing ones are derived.
     agency_database_urls: dict[str, str] = Field(default_factory=dict)

@@ -32,10 +32,20 @@ PG_ADMIN_URL = "postgresql+psycopg2://root@127.0.0.1:5432/postgres"
 SEEDED_RESIDENTS = 400
 
 TEST_CLIENTS = [
-    {"client_id": "test-bank", "client_secret": "test-bank-secret", "name": "Test Bank", "kind": "bank",
-     "statutes": ["KR-FTRA-5-2", "KR-RRA-29-2-1"]},
-    {"client_id": "test-agency", "client_secret": "test-agency-secret", "name": "Test Office",
-     "kind": "agency", "statutes": ["KR-RRA-29-2-1"]},
+    {
+        "client_id": "test-bank",
+        "client_secret": "test-bank-secret",
+        "name": "Test Bank",
+        "kind": "bank",
+        "statutes": ["KR-FTRA-5-2", "KR-RRA-29-2-1"],
+    },
+    {
+        "client_id": "test-agency",
+        "client_secret": "test-agency-secret",
+        "name": "Test Office",
+        "kind": "agency",
+        "statutes": ["KR-RRA-29-2-1"],
+    },
 ]
 
 

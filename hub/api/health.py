@@ -37,7 +37,9 @@ async def readyz(state: StateDep) -> JSONResponse:
         except AgencyError as exc:
             checks[f"agency:{name}"] = f"error:{exc.reason}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/.well-known/gongyu/keys")

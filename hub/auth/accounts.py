@@ -25,7 +25,9 @@ class NumberSealer:
 
     def seal(self, normalized: str) -> str:
         nonce = secrets.token_bytes(12)
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, normalized.encode(), b"resident-number")).decode()
+        return base64.b64encode(
+            nonce + self._aead.encrypt(nonce, normalized.encode(), b"resident-number")
+        ).decode()
 
     def open(self, sealed: str) -> str:
         raw = base64.b64decode(sealed)
@@ -63,6 +65,8 @@ async def create_account(
 
 
 async def authenticate_account(session: AsyncSession, username: str, password: str) -> AccountRow | None:
-    row = (await session.execute(select(AccountRow).where(AccountRow.username == username))).scalar_one_or_none()
+    row = (
+        await session.execute(select(AccountRow).where(AccountRow.username == username))
+    ).scalar_one_or_none()
     ok = verify_secret(row.password_hash if row else None, password)
     return row if row is not None and ok and row.active else None

@@ -63,7 +63,9 @@ async def create_client(
 
 
 async def authenticate_client(session: AsyncSession, client_id: str, secret: str) -> ClientRow | None:
-    row = (await session.execute(select(ClientRow).where(ClientRow.client_id == client_id))).scalar_one_or_none()
+    row = (
+        await session.execute(select(ClientRow).where(ClientRow.client_id == client_id))
+    ).scalar_one_or_none()
     ok = verify_secret(row.secret_hash if row else None, secret)
     if row is None or not ok or not row.active:
         return None

@@ -15,13 +15,21 @@ async def test_abstract_basic_returns_exactly_the_view_fields(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     resident = backend.residents[0]
-    response = await api.post("/v1/lookups", json=lookup_body(resident["resident_number"]), headers=bearer(hub_state))
+    response = await api.post(
+        "/v1/lookups", json=lookup_body(resident["resident_number"]), headers=bearer(hub_state)
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["document_type"] == "resident_registration_abstract"
     assert body["holder"] == "mois"
     assert set(body["fields"]) == {
-        "name", "resident_number_masked", "birth_date", "sex", "address", "postal_code", "moved_in_on"
+        "name",
+        "resident_number_masked",
+        "birth_date",
+        "sex",
+        "address",
+        "postal_code",
+        "moved_in_on",
     }
     assert body["fields"]["name"] == resident["name_ko"]
     assert body["fields"]["resident_number_masked"] == resident["resident_number"][:8] + "******"
@@ -39,7 +47,9 @@ async def test_abstract_basic_returns_exactly_the_view_fields(
 async def test_agency_sees_address_history_under_its_statute(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
-    body = lookup_body(backend.residents[1]["resident_number"], view="with_address_history", statute="KR-RRA-29-2-1")
+    body = lookup_body(
+        backend.residents[1]["resident_number"], view="with_address_history", statute="KR-RRA-29-2-1"
+    )
     response = await api.post("/v1/lookups", json=body, headers=bearer(hub_state, "test-agency"))
     assert response.status_code == 200, response.text
     history = response.json()["fields"]["address_history"]
@@ -53,7 +63,9 @@ async def test_copy_basic_view_releases_only_member_names_and_relations(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     body = lookup_body(
-        backend.residents[0]["resident_number"], document_type="resident_registration_copy", statute="KR-RRA-29-2-1"
+        backend.residents[0]["resident_number"],
+        document_type="resident_registration_copy",
+        statute="KR-RRA-29-2-1",
     )
     response = await api.post("/v1/lookups", json=body, headers=bearer(hub_state, "test-agency"))
     assert response.status_code == 200, response.text
@@ -63,7 +75,11 @@ async def test_copy_basic_view_releases_only_member_names_and_relations(
     assert "household_formed_on" not in fields
     event = next(r for r in audit_rows(backend) if r["event_id"] == response.json()["audit"]["event_id"])
     assert event["fields"] == [
-        "household_address", "postal_code", "head_name", "members.name", "members.relation_to_head"
+        "household_address",
+        "postal_code",
+        "head_name",
+        "members.name",
+        "members.relation_to_head",
     ]
 
 
@@ -83,7 +99,9 @@ async def test_copy_detailed_view_releases_whole_member_entries(
     assert sum(1 for m in members if m["relation_to_head"] == "본인") == 1
 
 
-async def test_purpose_as_plain_code_is_accepted(api: httpx.AsyncClient, hub_state: HubState, backend: Backend) -> None:
+async def test_purpose_as_plain_code_is_accepted(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
     body = lookup_body(backend.residents[0]["resident_number"])
     body["purpose"] = "kyc"
     response = await api.post("/v1/lookups", json=body, headers=bearer(hub_state))

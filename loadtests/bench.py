@@ -1,0 +1,476 @@
+"""Benchmark of the audited lookup, end to end: ``make bench`` or ``python -m loadtests.bench``.
+
+Everything runs against a throwaway PostgreSQL database so a run never touches anyone's data and two runs
+never share state; the server is the real ``gongyu serve`` with its worker processes, because the lookup's
+cost is in the audit append and the agency fetch, which an in-process test client would not measure honestly.
+
+The load generator runs on the same machine as the server, so on a small box the two compete for CPU: the
+numbers are a floor for the hub, not its ceiling on dedicated hardware.
+
+Target: at least 1200 lookups/s with p99 at most 60 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
+RESULT_FILE = ROOT / "var" / "bench-lookups.json"
+PG_SERVER = "root@127.0.0.1:5432"
+LOOKUP_ROW = "POST /v1/lookups"
+TARGET_RPS = 1200.0
+TARGET_P99_MS = 60.0
+# Enough distinct subjects that the agency lookups are not all cache-hot, few enough to read quickly.
+RESIDENT_SAMPLE = 2000
+READY_TIMEOUT_S = 60.0
+SETUP_TIMEOUT_S = 600.0
+
+
+def _bin(name: str) -> str:
+    """The venv's own executables, so the bench measures this checkout whatever is on PATH."""
+    for candidate in (ROOT / ".venv" / "bin" / name, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"bench: cannot find {name!r}; run `make install` first")
+    return found
+
+
+def _maintenance_engine() -> Any:
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    return create_engine(f"postgresql+psycopg2://{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+
+
+def _create_database(name: str) -> None:
+    engine = _maintenance_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def _drop_databases(names: list[str]) -> None:
+    """Best effort: a failed drop must not hide the benchmark's own result or error."""
+    try:
+        engine = _maintenance_engine()
+    except Exception as exc:
+        print(f"bench: could not connect to drop {names}: {exc}", file=sys.stderr)
+        return
+    try:
+        with engine.connect() as conn:
+            for name in names:
+                try:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                except Exception as exc:
+                    print(f"bench: could not drop database {name}: {exc}", file=sys.stderr)
+    finally:
+        engine.dispose()
+
+
+def _run(step: str, args: list[str], env: dict[str, str], timeout: float = SETUP_TIMEOUT_S) -> str:
+    """Fail loudly with the step's own output: a broken step would make the numbers meaningless."""
+    print(f"bench: {step} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    proc = subprocess.run(
+        args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"bench: {step} failed (exit {proc.returncode}): {' '.join(args)}\n"
+            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+        )
+    print(f"bench: {step} done in {time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
+    return proc.stdout
+
+
+def _write_residents(agency_db: str, path: Path) -> int:
+    engine = create_engine(f"postgresql+psycopg2://{PG_SERVER}/{agency_db}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT resident_number FROM residents ORDER BY resident_id LIMIT :n"),
+                {"n": RESIDENT_SAMPLE},
+            ).scalars()
+            numbers = [f"{n[:6]}-{n[6:]}" for n in rows]
+    finally:
+        engine.dispose()
+    if not numbers:
+        raise SystemExit(f"bench: the sandbox registry {agency_db} has no residents")
+    path.write_text("\n".join(numbers) + "\n", encoding="utf-8")
+    return len(numbers)
+
+
+@contextmanager
+def _server(
+    port: int, workers: int, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Own process group, so stopping it also stops uvicorn's worker processes and nothing else."""
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [_bin("gongyu"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    # Workers may outlive a master that exited first; the group id still reaches them.
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(
+                f"bench: server exited with {proc.returncode} before it was ready\n"
+                f"{log_path.read_text(errors='replace')}"
+            )
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:300]!r}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise SystemExit(
+        f"bench: server not ready after {READY_TIMEOUT_S:.0f}s ({last})\n"
+        f"{log_path.read_text(errors='replace')}"
+    )
+
+
+def _worker_pids(master: int) -> list[int]:
+    """uvicorn's workers are children of the master; py-spy must sample them, not the idle master."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{master}/task").glob("*/children"):
+        with suppress(OSError):
+            pids.extend(int(p) for p in task.read_text().split())
+    return pids
+
+
+def _start_profiler(master: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("bench: --profile needs py-spy (pip install py-spy); skipping the profile", file=sys.stderr)
+        return None
+    workers = _worker_pids(master)
+    if not workers:
+        print("bench: no uvicorn workers found to profile", file=sys.stderr)
+        return None
+    print(f"bench: profiling worker {workers[0]} for {seconds}s -> {out}", file=sys.stderr, flush=True)
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(workers[0]),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    failures: int
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def _parse_stats(path: Path) -> tuple[Result, Result]:
+    """The lookup row is the benchmark; the aggregate also counts each user's one token request."""
+    rows = {row["Name"]: row for row in csv.DictReader(path.open(encoding="utf-8"))}
+
+    def result(name: str) -> Result:
+        row = rows.get(name)
+        if row is None:
+            raise SystemExit(f"bench: no {name!r} row in {path}; did any request run?")
+        return Result(
+            requests=int(row["Request Count"]),
+            failures=int(row["Failure Count"]),
+            requests_per_s=float(row["Requests/s"]),
+            p50_ms=float(row["50%"]),
+            p95_ms=float(row["95%"]),
+            p99_ms=float(row["99%"]),
+            max_ms=float(row["Max Response Time"]),
+        )
+
+    return result(LOOKUP_ROW), result("Aggregated")
+
+
+def _report(args: argparse.Namespace, lookup: Result, aggregated: Result, failures_csv: Path) -> bool:
+    rps_ok = lookup.requests_per_s >= TARGET_RPS
+    p99_ok = lookup.p99_ms <= TARGET_P99_MS
+    fail_ok = lookup.failures == 0
+    cpus = os.cpu_count() or 0
+    print()
+    print(
+        f"Gongyu lookup benchmark: {args.users} users, {args.duration}s, {args.workers} server workers, "
+        f"{args.residents} seeded residents, {cpus} CPUs"
+    )
+    print(f"  requests   {lookup.requests}")
+    print(f"  failures   {lookup.failures}  [{'PASS' if fail_ok else 'MISS'}]")
+    print(
+        f"  throughput {lookup.requests_per_s:.1f} req/s  (target >= {TARGET_RPS:.0f})  "
+        f"[{'PASS' if rps_ok else 'MISS'}]"
+    )
+    print(f"  p50        {lookup.p50_ms:.0f} ms")
+    print(f"  p95        {lookup.p95_ms:.0f} ms")
+    print(
+        f"  p99        {lookup.p99_ms:.0f} ms  (target <= {TARGET_P99_MS:.0f})  "
+        f"[{'PASS' if p99_ok else 'MISS'}]"
+    )
+    print(f"  max        {lookup.max_ms:.0f} ms")
+    print(
+        f"  (all requests incl. token: {aggregated.requests} at {aggregated.requests_per_s:.1f} req/s, "
+        f"p99 {aggregated.p99_ms:.0f} ms)"
+    )
+    if cpus <= 4:
+        print(
+            f"  note: locust runs on the same {cpus}-CPU machine as the server and takes part of the CPU, "
+            "so these numbers understate the hub"
+        )
+    if lookup.failures and failures_csv.exists():
+        print("  failures by cause:")
+        for row in csv.DictReader(failures_csv.open(encoding="utf-8")):
+            print(f"    {row['Occurrences']:>7} x {row['Method']} {row['Name']}: {row['Error']}")
+    RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULT_FILE.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "config": {
+                    "users": args.users,
+                    "duration_s": args.duration,
+                    "workers": args.workers,
+                    "residents": args.residents,
+                    "cpus": cpus,
+                    "load_generator_on_same_host": True,
+                },
+                "lookups": asdict(lookup),
+                "aggregated": asdict(aggregated),
+                "target": {"requests_per_s": TARGET_RPS, "p99_ms": TARGET_P99_MS},
+                "pass": {"throughput": rps_ok, "p99": p99_ok, "no_failures": fail_ok},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"  written to {RESULT_FILE.relative_to(ROOT)}")
+    return rps_ok and p99_ok and fail_ok
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.bench", description="Benchmark of the audited lookup."
+    )
+    parser.add_argument("--users", type=int, default=32, help="concurrent locust users (closed loop)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--residents", type=int, default=10_000, help="synthetic residents to seed")
+    parser.add_argument("--port", type=int, default=8089, help="server port on 127.0.0.1")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="also record a py-spy profile (raw collapsed stacks) of one worker to this file",
+    )
+    parser.add_argument("--profile-seconds", type=int, default=10, help="length of the py-spy recording")
+    args = parser.parse_args(argv)
+    for name in ("users", "duration", "workers", "residents"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so the finally blocks stop the server and drop the databases.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    db = f"gongyu_bench_{secrets.token_hex(6)}"
+    agency_db = f"{db}_agency_mois"
+    base = f"http://127.0.0.1:{args.port}"
+    with tempfile.TemporaryDirectory(prefix="gongyu-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = {
+            **os.environ,
+            "GONGYU_DATABASE_URL": f"postgresql+asyncpg://{PG_SERVER}/{db}",
+            "GONGYU_VAR_DIR": str(tmp / "var"),
+            "GONGYU_LOG_LEVEL": "WARNING",
+        }
+        env.pop("GONGYU_AGENCY_DATABASE_URLS", None)  # the agency DB must be the derived throwaway one
+        created = False
+        try:
+            _create_database(db)
+            created = True
+            print(f"bench: database {db}", file=sys.stderr)
+            gongyu = _bin("gongyu")
+            _run("migrate", [gongyu, "migrate"], env)
+            _run(
+                f"seed {args.residents} residents",
+                [gongyu, "sandbox", "seed", "--count", str(args.residents)],
+                env,
+            )
+            out = _run(
+                "register client",
+                [
+                    gongyu,
+                    "clients",
+                    "add",
+                    "--name",
+                    "Bench Bank",
+                    "--kind",
+                    "bank",
+                    "--statute",
+                    "KR-FTRA-5-2",
+                    "--json",
+                ],
+                env,
+            )
+            client = json.loads(out.strip().splitlines()[-1])
+            residents_file = tmp / "residents.txt"
+            n = _write_residents(agency_db, residents_file)
+            print(f"bench: {n} resident numbers in {residents_file}", file=sys.stderr)
+
+            log_path = tmp / "server.log"
+            with _server(args.port, args.workers, env, log_path) as server:
+                _wait_ready(base, server, log_path)
+                print(
+                    f"bench: server ready at {base}; {args.users} users for {args.duration}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                locust_env = {
+                    **env,
+                    "GONGYU_BENCH_CLIENT_ID": client["client_id"],
+                    "GONGYU_BENCH_CLIENT_SECRET": client["client_secret"],
+                    "GONGYU_BENCH_RESIDENTS_FILE": str(residents_file),
+                }
+                locust = subprocess.Popen(
+                    [
+                        _bin("locust"),
+                        "-f",
+                        str(LOCUSTFILE),
+                        "--headless",
+                        "-u",
+                        str(args.users),
+                        "-r",
+                        str(args.users),
+                        "-t",
+                        f"{args.duration}s",
+                        "--host",
+                        base,
+                        "--csv",
+                        str(tmp / "bench"),
+                        "--only-summary",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env=locust_env,
+                    cwd=ROOT,
+                )
+                profiler = None
+                try:
+                    if args.profile is not None:
+                        # Start mid-run, after users have spawned and fetched their tokens.
+                        time.sleep(min(3.0, args.duration / 4))
+                        profiler = _start_profiler(
+                            server.pid, min(args.profile_seconds, args.duration), args.profile.resolve()
+                        )
+                    locust.wait(timeout=args.duration + 60)
+                    if profiler is not None:
+                        profiler.wait(timeout=args.profile_seconds + 30)
+                finally:
+                    for child in (locust, profiler):
+                        if child is not None and child.poll() is None:
+                            child.terminate()
+                            with suppress(subprocess.TimeoutExpired):
+                                child.wait(timeout=10)
+                            if child.poll() is None:
+                                child.kill()
+                if server.poll() is not None:
+                    print(
+                        f"bench: server died during the run\n{log_path.read_text(errors='replace')}",
+                        file=sys.stderr,
+                    )
+            # The locustfile writes the final numbers at test stop; locust's own CSV lags by up to a second.
+            final = tmp / "bench_stats_final.csv"
+            stats_csv = final if final.exists() else tmp / "bench_stats.csv"
+            failures = tmp / ("bench_failures_final.csv" if final.exists() else "bench_failures.csv")
+            lookup, aggregated = _parse_stats(stats_csv)
+            # A miss is a finding, not an error: the exit status says only whether the benchmark ran.
+            _report(args, lookup, aggregated, failures)
+            return 0
+        finally:
+            if created:
+                _drop_databases([agency_db, db])
+                print(f"bench: dropped {db} and {agency_db}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

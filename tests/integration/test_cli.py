@@ -1,0 +1,73 @@
+"""The ``gongyu`` command line on a fresh embedded database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+pytestmark = pytest.mark.slow
+
+
+def gongyu(var: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GONGYU_VAR_DIR": str(var), "GONGYU_SANDBOX_RESIDENT_COUNT": "300"}
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_demo_setup_migrates_seeds_and_creates_demo_principals(tmp_path: Path) -> None:
+    result = gongyu(tmp_path, "demo", "--no-serve")
+    assert result.returncode == 0, result.stderr
+    assert "demo-bank / demo-bank-secret" in result.stderr
+    assert (tmp_path / "keys" / "audit-pepper").stat().st_mode & 0o077 == 0, (
+        "secrets are private to the owner"
+    )
+    engine = create_engine(f"sqlite:///{tmp_path / 'gongyu_agency_mois.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM residents")).scalar_one() == 300
+    engine.dispose()
+    again = gongyu(tmp_path, "demo", "--no-serve")
+    assert again.returncode == 0, "the demo setup is idempotent"
+
+
+def test_clients_add_json_prints_the_secret_once_and_stores_only_a_hash(tmp_path: Path) -> None:
+    assert gongyu(tmp_path, "migrate").returncode == 0
+    result = gongyu(
+        tmp_path,
+        "clients",
+        "add",
+        "--name",
+        "Hana Bank",
+        "--kind",
+        "bank",
+        "--statute",
+        "KR-FTRA-5-2",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert created["client_id"].startswith("bank-") and len(created["client_secret"]) >= 32
+    engine = create_engine(f"sqlite:///{tmp_path / 'gongyu.db'}")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT secret_hash, statutes FROM clients")).one()
+    engine.dispose()
+    assert created["client_secret"] not in stored.secret_hash and stored.secret_hash.startswith("$argon2id$")
+    assert json.loads(stored.statutes) == ["KR-FTRA-5-2"]
+
+
+def test_clients_add_refuses_an_unknown_kind_with_a_clear_message(tmp_path: Path) -> None:
+    assert gongyu(tmp_path, "migrate").returncode == 0
+    result = gongyu(tmp_path, "clients", "add", "--name", "X", "--kind", "casino")
+    assert result.returncode == 2
+    assert "kind must be 'bank' or 'agency'" in result.stderr

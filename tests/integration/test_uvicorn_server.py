@@ -1,0 +1,84 @@
+"""The hub served by a real uvicorn process, driven over TCP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Backend, lookup_body
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    env = {**os.environ, "GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir), "GONGYU_LOG_LEVEL": "INFO"}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"server did not become ready:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            yield base, log_path
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_real_server_issues_tokens_and_answers_lookups(
+    server: tuple[str, Path], sqlite_backend: Backend
+) -> None:
+    base, log_path = server
+    token = httpx.post(
+        f"{base}/v1/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("test-bank", "test-bank-secret"),
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    resident = sqlite_backend.residents[0]
+    ok = httpx.post(
+        f"{base}/v1/lookups", json=lookup_body(resident["resident_number"]), headers=headers, timeout=10
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["fields"]["name"] == resident["name_ko"]
+    assert ok.headers["x-request-id"]
+    denied = httpx.post(
+        f"{base}/v1/lookups",
+        json=lookup_body(resident["resident_number"], statute="KR-RRA-29-2-2"),
+        headers=headers,
+        timeout=10,
+    )
+    assert denied.status_code == 403
+    assert httpx.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3.1")
+    time.sleep(0.3)
+    log = log_path.read_text()
+    assert ok.headers["x-request-id"] in log, "the access log line carries the request id"
+    assert resident["resident_number"].replace("-", "") not in log.replace("-", "")
