@@ -21,6 +21,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def iso(moment: datetime) -> str:
     """UTC with microseconds and a Z, one spelling for every database and language."""
     if moment.tzinfo is None:
@@ -47,6 +53,29 @@ class AuditEvent:
     visible_from: datetime | None = None
     occurred_at: datetime = field(default_factory=utcnow)
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @classmethod
+    def from_row(cls, row: Any) -> AuditEvent:
+        """Rebuild the event exactly as appended (SQLite hands back naive UTC datetimes)."""
+        return cls(
+            kind=row.kind,
+            actor_kind=row.actor_kind,
+            actor_id=row.actor_id,
+            outcome=row.outcome,
+            actor_org=row.actor_org,
+            subject_commitment=row.subject_commitment,
+            document_type=row.document_type,
+            view=row.view,
+            fields=tuple(row.fields or ()),
+            purpose_code=row.purpose_code,
+            purpose_text=row.purpose_text,
+            basis=row.basis,
+            reason=row.reason,
+            request_id=row.request_id,
+            visible_from=_aware(row.visible_from),
+            occurred_at=_aware(row.occurred_at) or utcnow(),
+            event_id=row.event_id,
+        )
 
     def as_leaf_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -53,3 +64,28 @@ class AuditEventRow(AuditBase):
         Index("ix_audit_events_subject_time", "subject_commitment", "occurred_at"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
     )
+
+
+class AuditNodeRow(AuditBase):
+    """Hash of the complete subtree of 2**level leaves starting at leaf ``idx * 2**level`` (RFC 9162 §2.1.1).
+
+    Level 0 holds the leaf hashes. Any proof reads O(log n) of these rows, and nothing is ever rewritten: a
+    node is written once, when its subtree becomes complete.
+    """
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpointRow(AuditBase):
+    """Every signed checkpoint ever published, so a consistency proof exists between any two."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

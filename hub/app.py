@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from hub import errors
+from hub.api import audit as audit_api
 from hub.api import auth, documents, health, lookups
 from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import LookupRequest
@@ -23,9 +25,18 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub_state = state or build_state(settings)
         app.state.hub = hub_state
+        stop = asyncio.Event()
+        integrating = None
+        if settings.integrator_interval_seconds > 0:
+            integrating = asyncio.create_task(
+                hub_state.integrator.run(settings.integrator_interval_seconds, stop), name="audit-integrator"
+            )
         try:
             yield
         finally:
+            stop.set()
+            if integrating is not None:
+                await integrating
             if state is None:
                 await hub_state.close()
 
@@ -37,7 +48,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     )
     errors.install(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (auth, lookups, documents, health):
+    for module in (auth, lookups, documents, health, audit_api):
         app.include_router(module.router)
 
     original_openapi = app.openapi

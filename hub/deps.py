@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from hub.auth.tokens import BEARER_CHALLENGE, ClientPrincipal
+from hub.auth.tokens import BEARER_CHALLENGE, AccountPrincipal, ClientPrincipal
 from hub.errors import Problem
 from hub.state import HubState
 
@@ -16,17 +16,40 @@ def get_state(request: Request) -> HubState:
     return state
 
 
-def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise Problem(401, "unauthorized", headers=BEARER_CHALLENGE)
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
-    principal = state.tokens.verify(token.strip())
+    return token.strip()
+
+
+def current_account(request: Request, state: Annotated[HubState, Depends(get_state)]) -> AccountPrincipal:
+    return state.tokens.verify_account(_bearer(request))
+
+
+def current_resident(account: Annotated[AccountPrincipal, Depends(current_account)]) -> AccountPrincipal:
+    if account.role != "resident" or not account.subject_commitment:
+        raise Problem(403, "role-required", role="resident")
+    return account
+
+
+def current_auditor(account: Annotated[AccountPrincipal, Depends(current_account)]) -> AccountPrincipal:
+    if account.role != "auditor":
+        raise Problem(403, "role-required", role="auditor")
+    return account
+
+
+def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
+    principal = state.tokens.verify(_bearer(request))
     request.scope.setdefault("state", {})["client_id"] = principal.client_id
     return principal
 
 
 StateDep = Annotated[HubState, Depends(get_state)]
 ClientDep = Annotated[ClientPrincipal, Depends(current_client)]
+AccountDep = Annotated[AccountPrincipal, Depends(current_account)]
+ResidentDep = Annotated[AccountPrincipal, Depends(current_resident)]
+AuditorDep = Annotated[AccountPrincipal, Depends(current_auditor)]

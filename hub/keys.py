@@ -84,6 +84,7 @@ def load_or_create_ed25519(path: Path) -> SigningKey:
 @dataclass(frozen=True)
 class KeyRing:
     token_key: SigningKey
+    log_key: SigningKey
     pepper: bytes
     data_key: bytes
 
@@ -91,6 +92,7 @@ class KeyRing:
 def load_keyring(key_dir: Path, pepper_file: Path) -> KeyRing:
     return KeyRing(
         token_key=load_or_create_ed25519(key_dir / "token-signing.ed25519.pem"),
+        log_key=load_or_create_ed25519(key_dir / "log-signing.ed25519.pem"),
         pepper=load_or_create_secret(pepper_file),
         data_key=load_or_create_secret(key_dir / "data.aes256", 32)[:32],
     )

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     agency_database_urls: dict[str, str] = Field(default_factory=dict)
     agency_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     sandbox_resident_count: int = Field(default=10_000, ge=1)
+    # How often the audit integrator looks for new events; 0 turns the background task off (tests drive it).
+    integrator_interval_seconds: float = Field(default=0.5, ge=0, le=1)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.registry import AdapterRegistry
 from adapters.sql import SqlAdapter
 from audit import AuditLog, SubjectCommitter
+from audit.integrator import Integrator
+from audit.service import AuditReader
+from audit.signer import LogSigner
 from consent import ConsentService
 from document_specs.loader import SpecCatalog, load_catalog
 from hub.auth.tokens import TokenService
@@ -31,6 +34,8 @@ class HubState:
     adapters: AdapterRegistry
     tokens: TokenService
     broker: Broker
+    audit_reader: AuditReader
+    integrator: Integrator
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -58,4 +63,16 @@ def build_state(settings: Settings, catalog: SpecCatalog | None = None) -> HubSt
         ttl_seconds=settings.token_ttl_seconds,
     )
     broker = Broker(catalog, adapters, ConsentService(), AuditLog(sessions), SubjectCommitter(keys.pepper))
-    return HubState(settings, engine, sessions, keys, catalog, adapters, tokens, broker)
+    signer = LogSigner(settings.origin, keys.log_key.private_key)
+    return HubState(
+        settings,
+        engine,
+        sessions,
+        keys,
+        catalog,
+        adapters,
+        tokens,
+        broker,
+        audit_reader=AuditReader(sessions, signer),
+        integrator=Integrator(sessions, signer),
+    )

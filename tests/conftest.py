@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, text
 
 from adapters.sandbox import mois
 from hub.app import create_app
+from audit import SubjectCommitter
+from hub.auth.accounts import create_account
 from hub.auth.clients import create_client
 from hub.db import create_engine as create_async_engine
 from hub.db import session_factory
@@ -81,22 +83,50 @@ def _prepare(settings: Settings) -> list[dict[str, str]]:
     residents = mois.demo_residents(engine, 5)
     engine.dispose()
 
-    async def clients() -> None:
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+
+    async def principals() -> None:
         async_engine = create_async_engine(settings.effective_database_url)
         async with session_factory(async_engine)() as session, session.begin():
             for client in TEST_CLIENTS:
                 await create_client(session, **client)
+            committer = SubjectCommitter(keys.pepper)
+            for i, resident in enumerate(residents[:2]):
+                commitment = committer.commit(resident["resident_number"].replace("-", ""))
+                await create_account(
+                    session,
+                    username=f"resident{i}",
+                    password=f"resident{i}-pw",
+                    role="resident",
+                    display_name=resident["name_ko"],
+                    subject_commitment=commitment,
+                )
+            await create_account(
+                session,
+                username="auditor",
+                password="auditor-pw",
+                role="auditor",
+                display_name="Auditor",
+                org="Audit office",
+            )
+            await create_account(
+                session,
+                username="official",
+                password="official-pw",
+                role="official",
+                display_name="Official",
+                org="Test Office",
+            )
         await async_engine.dispose()
 
-    asyncio.run(clients())
-    load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    asyncio.run(principals())
     return residents
 
 
 @pytest.fixture(scope="session")
 def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     var = tmp_path_factory.mktemp("gongyu-sqlite")
-    settings = Settings(var_dir=var, environment="test", log_json=True)
+    settings = Settings(var_dir=var, environment="test", log_json=True, integrator_interval_seconds=0)
     return Backend("sqlite", settings, _prepare(settings))
 
 
@@ -105,7 +135,10 @@ def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backe
     name = f"gongyu_test_{secrets.token_hex(4)}"
     var = tmp_path_factory.mktemp("gongyu-pg")
     settings = Settings(
-        var_dir=var, environment="test", database_url=f"postgresql+asyncpg://root@127.0.0.1:5432/{name}"
+        var_dir=var,
+        environment="test",
+        database_url=f"postgresql+asyncpg://root@127.0.0.1:5432/{name}",
+        integrator_interval_seconds=0,
     )
     try:
         yield Backend("postgres", settings, _prepare(settings))
@@ -143,6 +176,23 @@ def bearer(state: HubState, client_id: str = "test-bank") -> dict[str, str]:
     """Mint a token directly (the token endpoint has its own tests) to keep Argon2 out of every test."""
     client = next(c for c in TEST_CLIENTS if c["client_id"] == client_id)
     token = state.tokens.issue(client_id, str(client["kind"]), str(client["name"]), list(client["statutes"]))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def account_bearer(state: HubState, username: str) -> dict[str, str]:
+    """A token for a seeded account (resident0, resident1, auditor, official), minted like the login does."""
+    engine = create_engine(sync_url(state.settings.effective_database_url))
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT account_id, role, display_name, org, subject_commitment FROM accounts WHERE username = :u"
+            ),
+            {"u": username},
+        ).one()
+    engine.dispose()
+    token = state.tokens.issue_account(
+        row.account_id, row.role, row.display_name, row.org, row.subject_commitment
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

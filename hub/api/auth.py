@@ -8,7 +8,9 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
+from hub.auth.accounts import authenticate_account
 from hub.auth.clients import authenticate_client
 from hub.deps import StateDep
 from hub.errors import Problem
@@ -48,3 +50,30 @@ async def issue_token(request: Request, state: StateDep, grant_type: str = Form(
     token = state.tokens.issue(client.client_id, client.kind, client.org, list(client.statutes))
     body = TokenResponse(access_token=token, expires_in=state.tokens.ttl_seconds)
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/login", responses={401: {"description": "unknown user or wrong password"}})
+async def login(body: LoginRequest, state: StateDep) -> JSONResponse:
+    """Sign a local account in (embedded default) and return a short-lived bearer token for the API."""
+    async with state.sessions() as session:
+        account = await authenticate_account(session, body.username, body.password)
+    if account is None:
+        raise Problem(401, "invalid-credentials")
+    token = state.tokens.issue_account(
+        account.account_id, account.role, account.display_name, account.org, account.subject_commitment
+    )
+    return JSONResponse(
+        {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": state.tokens.ttl_seconds,
+            "role": account.role,
+        },
+        headers={"Cache-Control": "no-store"},
+    )

@@ -45,4 +45,10 @@ async def readyz(state: StateDep) -> JSONResponse:
 @router.get("/.well-known/gongyu/keys")
 async def published_keys(state: StateDep) -> dict[str, list[dict[str, str]]]:
     """JWKS of the hub's public keys (token signing now; receipts, documents and the log later)."""
-    return {"keys": [state.keys.token_key.public_jwk()]}
+    log_key = {
+        **state.keys.log_key.public_jwk(),
+        "kid": state.audit_reader.signer.verifier_key.split("+")[1],
+        "use": "gongyu-log-checkpoint",
+        "gongyu_verifier_key": state.audit_reader.signer.verifier_key,
+    }
+    return {"keys": [state.keys.token_key.public_jwk(), log_key]}

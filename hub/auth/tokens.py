@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -25,6 +26,15 @@ class ClientPrincipal:
     org: str
     statutes: frozenset[str]
     token_id: str
+
+
+@dataclass(frozen=True)
+class AccountPrincipal:
+    account_id: str
+    role: str
+    display_name: str
+    org: str | None
+    subject_commitment: str | None
 
 
 class TokenService:
@@ -54,7 +64,53 @@ class TokenService:
             claims, self._key.private_key, algorithm="EdDSA", headers={"kid": self._key.kid, "typ": "at+jwt"}
         )
 
+    def issue_account(
+        self, account_id: str, role: str, display_name: str, org: str | None, subject_commitment: str | None
+    ) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "iss": self._issuer,
+            "sub": account_id,
+            "aud": self._audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "jti": str(uuid.uuid4()),
+            "role": role,
+            "name": display_name,
+            "org": org,
+            "cmt": subject_commitment,
+        }
+        return jwt.encode(
+            claims, self._key.private_key, algorithm="EdDSA", headers={"kid": self._key.kid, "typ": "at+jwt"}
+        )
+
+    def verify_account(self, token: str) -> AccountPrincipal:
+        claims = self._decode(token)
+        if claims.get("role") not in {"official", "auditor", "resident"}:
+            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
+        return AccountPrincipal(
+            account_id=str(claims["sub"]),
+            role=str(claims["role"]),
+            display_name=str(claims.get("name", "")),
+            org=claims.get("org"),
+            subject_commitment=claims.get("cmt"),
+        )
+
     def verify(self, token: str) -> ClientPrincipal:
+        claims = self._decode(token)
+        statutes = claims.get("statutes", [])
+        if not isinstance(statutes, list) or claims.get("kind") not in {"bank", "agency"}:
+            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
+        return ClientPrincipal(
+            client_id=str(claims["sub"]),
+            kind=str(claims["kind"]),
+            org=str(claims.get("org", "")),
+            statutes=frozenset(str(s) for s in statutes),
+            token_id=str(claims["jti"]),
+        )
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("kid") != self._key.kid:
@@ -72,13 +128,4 @@ class TokenService:
             raise Problem(401, "token-expired", headers=BEARER_CHALLENGE) from None
         except jwt.PyJWTError:
             raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE) from None
-        statutes = claims.get("statutes", [])
-        if not isinstance(statutes, list) or claims.get("kind") not in {"bank", "agency"}:
-            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
-        return ClientPrincipal(
-            client_id=str(claims["sub"]),
-            kind=str(claims["kind"]),
-            org=str(claims.get("org", "")),
-            statutes=frozenset(str(s) for s in statutes),
-            token_id=str(claims["jti"]),
-        )
+        return claims
