@@ -6,6 +6,7 @@ off-the-shelf JCS library. Field values never appear here: only field names.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,29 @@ import rfc8785
 
 Outcome = Literal["ok", "denied", "not_found", "agency_error", "invalid"]
 ActorKind = Literal["client", "official", "resident", "auditor", "public", "system"]
+
+
+def canonical_json(value: dict[str, Any]) -> bytes:
+    """RFC 8785 (JCS) bytes of an event.
+
+    Events hold only strings, integers, null and lists of strings, with ASCII keys. For such values JCS equals
+    sorted-key, separator-free JSON without ASCII escaping (JCS escapes only quote, backslash and control
+    characters, exactly as the standard library does), and the C encoder is ~30x faster than a general JCS
+    implementation; the verifier recomputes millions of leaves. Anything else goes through ``rfc8785``.
+    """
+    if _simple(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return bytes(rfc8785.dumps(value))
+
+
+def _simple(value: object) -> bool:
+    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return not isinstance(value, int) or abs(value) < 2**53
+    if isinstance(value, list):
+        return all(_simple(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _simple(v) for k, v in value.items())
+    return False
 
 
 def utcnow() -> datetime:
@@ -85,7 +109,7 @@ class AuditEvent:
         return data
 
     def leaf_bytes(self) -> bytes:
-        return bytes(rfc8785.dumps(self.as_leaf_dict()))
+        return canonical_json(self.as_leaf_dict())
 
 
 @dataclass(frozen=True)

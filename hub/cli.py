@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine, select
 
-from hub.settings import Settings, sync_url
+from hub.settings import Settings, async_url, sync_url
 
 app = typer.Typer(help="Gongyu (공유): consent-gated document hub.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (banks, agencies).", no_args_is_help=True)
@@ -259,6 +259,106 @@ def audit_tail(
             f"{str(row['subject_commitment'])[:12]}…" if row["subject_commitment"] else "-",
         )
     Console(width=200).print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: Annotated[
+        str | None, typer.Option(help="the hub database to check (default: GONGYU_DATABASE_URL / embedded)")
+    ] = None,
+    verifier_key: Annotated[
+        str | None, typer.Option(help="the log's verifier key (default: derived from KEY_DIR's log key)")
+    ] = None,
+) -> None:
+    """Recompute the whole Merkle tree from the stored events and check every checkpoint and node."""
+    from audit.checkpoint import verifier_key as make_verifier_key
+    from audit.verify import verify_log
+    from hub.keys import load_keyring
+
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": async_url(database_url)})
+    if verifier_key is None:
+        keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+        verifier_key = make_verifier_key(settings.origin, keys.log_key.public_key)
+
+    async def run() -> Any:
+        engine, sessions = _sessions(settings)
+        try:
+            with Progress(
+                TextColumn("[bold]verifying leaves"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("leaves", total=None)
+                return await verify_log(
+                    sessions,
+                    verifier_key,
+                    lambda done, total: progress.update(task, completed=done, total=total),
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    for finding in report.findings[:200]:
+        console.print(
+            f"[red]{finding.kind}[/] leaf={finding.leaf_index if finding.leaf_index is not None else '-'}"
+            f"  {finding.detail}"
+        )
+    summary = (
+        f"{report.leaves_checked} leaves, {report.nodes_checked} nodes, "
+        f"{report.checkpoints_checked} checkpoints (tree size {report.tree_size})"
+    )
+    if report.ok:
+        console.print(f"[green]log verified[/]: {summary}")
+        return
+    console.print(f"[red]log verification FAILED[/]: {len(report.findings)} finding(s); {summary}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("prove")
+def audit_prove(
+    leaf: Annotated[int, typer.Option(min=0, help="leaf index")],
+    tree_size: Annotated[int | None, typer.Option(help="tree size (default: latest checkpoint)")] = None,
+) -> None:
+    """Print an inclusion proof for one leaf (JSON), checked locally against the latest checkpoint."""
+    import base64
+
+    from audit.merkle import leaf_hash, verify_inclusion
+    from audit.service import AuditReader, BadRange
+    from audit.signer import LogSigner
+    from hub.keys import load_keyring
+
+    settings = Settings()
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+
+    async def run() -> dict[str, Any]:
+        engine, sessions = _sessions(settings)
+        try:
+            reader = AuditReader(sessions, LogSigner(settings.origin, keys.log_key.private_key))
+            latest = await reader.latest_checkpoint()
+            size, hashes = await reader.inclusion_proof(leaf, tree_size)
+            found = await reader.leaf(leaf)
+            assert found is not None and latest is not None
+            if size == latest.tree_size:
+                verify_inclusion(leaf_hash(found.leaf_bytes), leaf, size, hashes, latest.root_hash)
+            return {
+                "leaf_index": leaf,
+                "tree_size": size,
+                "leaf_hash": base64.b64encode(leaf_hash(found.leaf_bytes)).decode(),
+                "hashes": [base64.b64encode(h).decode() for h in hashes],
+                "checkpoint": latest.note,
+            }
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(json.dumps(asyncio.run(run()), indent=2, ensure_ascii=False))
+    except BadRange as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()

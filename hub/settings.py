@@ -71,6 +71,19 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{base.with_name(f'{base.stem}_agency_{agency}.db')}"
 
 
+def async_url(url: str) -> str:
+    """Accept the usual spellings of a database URL and return the async driver's."""
+    parsed = make_url(url)
+    driver = {
+        "sqlite": "sqlite+aiosqlite",
+        "sqlite+pysqlite": "sqlite+aiosqlite",
+        "postgresql": "postgresql+asyncpg",
+        "postgresql+psycopg2": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+    }.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
 def sync_url(async_url: str) -> str:
     """The same database through a synchronous driver, for migrations and seeding scripts."""
     url = make_url(async_url)

@@ -19,8 +19,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import create_engine, text
 
 from adapters.sandbox import mois
-from hub.app import create_app
 from audit import SubjectCommitter
+from hub.app import create_app
 from hub.auth.accounts import create_account
 from hub.auth.clients import create_client
 from hub.db import create_engine as create_async_engine
@@ -185,7 +185,8 @@ def account_bearer(state: HubState, username: str) -> dict[str, str]:
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT account_id, role, display_name, org, subject_commitment FROM accounts WHERE username = :u"
+                "SELECT account_id, role, display_name, org, subject_commitment"
+                " FROM accounts WHERE username = :u"
             ),
             {"u": username},
         ).one()
