@@ -1,8 +1,8 @@
 """Cross-implementation test vectors for audit.merkle (transparency-dev/merkle testdata).
 
-The vectors live outside the repository, in ``<repo parent>/shared/vectors/merkle`` (CI
-clones the repo with ``shared/`` beside it).  A missing directory is a test FAILURE, not a
-skip: silently running zero vectors would look exactly like passing them.
+The vectors ship with the project in ``tests/vectors/merkle`` (a copy of the 196 cases in
+``shared/vectors/merkle``).  A missing directory is a test FAILURE, not a skip: silently
+running zero vectors would look exactly like passing them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from audit.merkle import (
     verify_inclusion,
 )
 
-VECTORS_DIR = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle"
+# Shipped with the project (copied from shared/vectors/merkle, transparency-dev/merkle testdata).
+VECTORS_DIR = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 EXPECTED_MIN_CASES = 196
 
 # The 8 leaves of the reference tree from RFC 6962's era, used by transparency-dev/merkle
@@ -59,8 +60,7 @@ def _params() -> list[Any]:
 
 def _missing_message() -> str:
     return (
-        f"Merkle test vectors not found at {VECTORS_DIR}: the repository's parent directory must "
-        "contain shared/vectors/merkle (CI clones the repo with shared/ beside it)."
+        f"Merkle test vectors not found at {VECTORS_DIR}: copy shared/vectors/merkle there."
     )
 
 
