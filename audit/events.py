@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -102,7 +102,8 @@ class AuditEvent:
         )
 
     def as_leaf_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every value, which dominated export and verify.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["fields"] = list(self.fields)
         data["occurred_at"] = iso(self.occurred_at)
         data["visible_from"] = iso(self.visible_from) if self.visible_from else None

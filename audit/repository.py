@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.models import AuditCheckpointRow, AuditEventRow, AuditNodeRow
@@ -33,25 +33,30 @@ async def read_nodes(session: AsyncSession, ids: Iterable[NodeId]) -> dict[NodeI
     return found
 
 
-async def pending_events(session: AsyncSession, limit: int) -> Sequence[AuditEventRow]:
+async def pending_events(session: AsyncSession, limit: int) -> Sequence[Any]:
+    """Unintegrated events in append order, as Core rows (attribute access, no ORM identity map)."""
     result = await session.execute(
-        select(AuditEventRow)
+        select(AuditEventRow.__table__)
         .where(AuditEventRow.leaf_index.is_(None))
         .order_by(AuditEventRow.seq)
         .limit(limit)
     )
-    return result.scalars().all()
+    return result.all()
 
 
 async def assign_leaf_indices(session: AsyncSession, assignments: Sequence[tuple[int, int]]) -> None:
     """``(seq, leaf_index)`` pairs; only rows still unassigned are touched."""
-    for seq, leaf_index in assignments:
-        await session.execute(
-            update(AuditEventRow)
-            .where(AuditEventRow.seq == seq, AuditEventRow.leaf_index.is_(None))
-            .values(leaf_index=leaf_index)
-            .execution_options(synchronize_session=False)
-        )
+    if not assignments:
+        return
+    table = AuditEventRow.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.seq == bindparam("b_seq"), table.c.leaf_index.is_(None))
+        .values(leaf_index=bindparam("b_leaf"))
+    )
+    # One executemany round trip instead of one statement per row.
+    await session.execute(statement, [{"b_seq": seq, "b_leaf": leaf} for seq, leaf in assignments])
 
 
 async def insert_nodes(session: AsyncSession, nodes: dict[NodeId, bytes]) -> None:

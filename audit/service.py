@@ -6,12 +6,14 @@ Appending stays in ``audit.log``; integration in ``audit.integrator``. Callers g
 
 from __future__ import annotations
 
+import base64
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from audit import history, proofs, repository
+from audit import export, history, proofs, repository, tree
 from audit.events import AuditEvent
 from audit.proofs import BadRange
 from audit.signer import LogSigner
@@ -68,6 +70,25 @@ class AuditReader:
         if row is None:
             return None
         return Leaf(leaf_index, AuditEvent.from_row(row).leaf_bytes(), row.subject_commitment)
+
+    async def root_at(self, size: int) -> bytes:
+        async with self._sessions() as session:
+            published = await self._published_size(session)
+            if not 0 <= size <= published:
+                raise BadRange(f"need 0 <= tree_size <= {published}")
+            nodes = await repository.read_nodes(session, tree.range_nodes(0, size))
+        return tree.root(size, lambda ids: nodes)
+
+    def export_stream(
+        self, filters: export.ExportFilter, size: int, fmt: export.Format
+    ) -> AsyncIterator[bytes]:
+        return export.stream(self._sessions, filters, size, fmt)
+
+    async def export_manifest(
+        self, filters: export.ExportFilter, size: int, fmt: export.Format
+    ) -> export.Manifest:
+        root = await self.root_at(size)
+        return await export.manifest(self._sessions, filters, size, base64.b64encode(root).decode(), fmt)
 
     async def history(
         self,

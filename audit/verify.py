@@ -111,18 +111,13 @@ async def verify_log(
             report.findings.append(Finding("checkpoint-root", None, "checkpoint 0 is not the empty root"))
         last = -1
         while True:
-            rows = (
-                (
-                    await session.execute(
-                        select(AuditEventRow)
-                        .where(AuditEventRow.leaf_index > last)
-                        .order_by(AuditEventRow.leaf_index)
-                        .limit(batch_size)
-                    )
-                )
-                .scalars()
-                .all()
+            batch = (
+                select(AuditEventRow.__table__)
+                .where(AuditEventRow.leaf_index > last)
+                .order_by(AuditEventRow.leaf_index)
+                .limit(batch_size)
             )
+            rows = (await session.execute(batch)).all()
             if not rows:
                 break
             top = int(rows[-1].leaf_index or 0)

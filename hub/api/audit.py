@@ -7,17 +7,23 @@ clear) subject data, so only the resident they concern or an auditor may read on
 from __future__ import annotations
 
 import base64
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import jwt
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from audit import AuditEvent, AuditUnavailable
+from audit.export import ExportFilter
 from audit.history import HistoryFilter
 from audit.service import BadRange
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import ResidentDep, StateDep, current_account
+from hub.deps import AuditorDep, ResidentDep, StateDep, current_account
 from hub.errors import Problem
+from hub.state import HubState
 
 router = APIRouter(tags=["audit"])
 
@@ -77,6 +83,107 @@ async def leaf(leaf_index: int, request: Request, state: StateDep) -> Response:
     if not allowed or found is None:
         raise Problem(404, "leaf-not-found")
     return Response(found.leaf_bytes, media_type="application/json")
+
+
+def _export_filter(
+    since: datetime | None,
+    until: datetime | None,
+    org: str | None,
+    document_type: str | None,
+    kind: str | None,
+) -> ExportFilter:
+    return ExportFilter(since=since, until=until, org=org, document_type=document_type, kind=kind)
+
+
+async def _pinned_size(state: HubState, tree_size: int | None) -> int:
+    latest = await state.audit_reader.latest_checkpoint()
+    if latest is None:
+        raise Problem(503, "no-checkpoint", headers={"Retry-After": "1"})
+    size = latest.tree_size if tree_size is None else tree_size
+    if not 0 <= size <= latest.tree_size:
+        raise Problem(400, "bad-range", constraint=f"0 <= tree_size <= {latest.tree_size}")
+    return size
+
+
+ExportFormat = Annotated[Literal["csv", "jsonl"], Query(alias="format")]
+Since = Annotated[datetime | None, Query(alias="from")]
+Until = Annotated[datetime | None, Query(alias="to")]
+Text64 = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/v1/audit/export", responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+async def export_events(
+    auditor: AuditorDep,
+    request: Request,
+    state: StateDep,
+    fmt: ExportFormat = "jsonl",
+    since: Since = None,
+    until: Until = None,
+    org: Annotated[str | None, Query(max_length=200)] = None,
+    document_type: Text64 = None,
+    kind: Text64 = None,
+    tree_size: int | None = None,
+) -> StreamingResponse:
+    """Stream the integrated events matching the filter, pinned to a tree size (default: latest checkpoint).
+
+    The export is itself audited before the first byte is sent. Fetch ``/v1/audit/export/manifest`` with the
+    same parameters (and the ``X-Gongyu-Tree-Size`` this response names) for the signed manifest.
+    """
+    size = await _pinned_size(state, tree_size)
+    filters = _export_filter(since, until, org, document_type, kind)
+    description = json.dumps({**filters.describe(), "format": fmt, "tree_size": size}, sort_keys=True)
+    try:
+        await state.broker.audit.append(
+            AuditEvent(
+                kind="export",
+                actor_kind="auditor",
+                actor_id=auditor.account_id,
+                actor_org=auditor.org,
+                outcome="ok",
+                purpose_code="audit-export",
+                purpose_text=description[:500],
+                request_id=request.state.request_id,
+            )
+        )
+    except AuditUnavailable:
+        raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    return StreamingResponse(
+        state.audit_reader.export_stream(filters, size, fmt),
+        media_type=media,
+        headers={
+            "X-Gongyu-Tree-Size": str(size),
+            "Content-Disposition": f'attachment; filename="gongyu-audit-{size}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/v1/audit/export/manifest")
+async def export_manifest(
+    auditor: AuditorDep,
+    state: StateDep,
+    fmt: ExportFormat = "jsonl",
+    since: Since = None,
+    until: Until = None,
+    org: Annotated[str | None, Query(max_length=200)] = None,
+    document_type: Text64 = None,
+    kind: Text64 = None,
+    tree_size: int | None = None,
+) -> dict[str, Any]:
+    """The export's manifest (filter, rows, body SHA-256, tree size and root) and the hub's JWS over it."""
+    size = await _pinned_size(state, tree_size)
+    manifest = await state.audit_reader.export_manifest(
+        _export_filter(since, until, org, document_type, kind), size, fmt
+    )
+    key = state.keys.token_key
+    signature = jwt.api_jws.PyJWS().encode(
+        manifest.canonical(),
+        key.private_key,
+        algorithm="EdDSA",
+        headers={"kid": key.kid, "typ": "gongyu-manifest"},
+    )
+    return {"manifest": asdict(manifest), "jws": signature}
 
 
 @router.get("/v1/me/access-log")
