@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from audit import AuditEvent, AuditUnavailable
+from audit import AuditEvent, AuditUnavailable, anomalies
 from audit.export import ExportFilter
 from audit.history import HistoryFilter
 from audit.service import BadRange
@@ -184,6 +184,41 @@ async def export_manifest(
         headers={"kid": key.kid, "typ": "gongyu-manifest"},
     )
     return {"manifest": asdict(manifest), "jws": signature}
+
+
+@router.get("/v1/audit/anomaly-rules")
+async def anomaly_rules(auditor: AuditorDep) -> dict[str, Any]:
+    """The anomaly rules with their default parameters; override any as ``<rule>.<param>=`` on the query."""
+    return {
+        "rules": [
+            {"name": r.name, "description": " ".join(r.description.split()), "params": r.params}
+            for r in anomalies.RULES.values()
+        ]
+    }
+
+
+@router.get("/v1/audit/anomalies")
+async def find_anomalies(
+    auditor: AuditorDep, request: Request, state: StateDep, since: Since = None, until: Until = None
+) -> dict[str, Any]:
+    """Lookups in the range (default: the last 24 hours) that the rules flag."""
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    if not since < until or until - since > timedelta(days=31):
+        raise Problem(400, "bad-range", constraint="from < to, at most 31 days apart")
+    overrides: dict[str, dict[str, float]] = {}
+    for key, value in request.query_params.items():
+        rule, dot, param = key.partition(".")
+        if not dot:
+            continue
+        if rule not in anomalies.RULES or param not in anomalies.RULES[rule].params:
+            raise Problem(400, "bad-range", constraint=f"unknown rule parameter '{key[:64]}'")
+        try:
+            overrides.setdefault(rule, {})[param] = float(value)
+        except ValueError:
+            raise Problem(400, "bad-range", constraint=f"'{key[:64]}' must be a number") from None
+    report = await anomalies.find(state.sessions, since, until, overrides)
+    return asdict(report)
 
 
 @router.get("/v1/me/access-log")
