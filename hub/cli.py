@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -316,6 +318,101 @@ def audit_verify(
         return
     console.print(f"[red]log verification FAILED[/]: {len(report.findings)} finding(s); {summary}")
     raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="file to write the export to")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "jsonl",
+    since: Annotated[datetime | None, typer.Option("--from", help="from (ISO 8601, UTC if no zone)")] = None,
+    until: Annotated[datetime | None, typer.Option("--to", help="until, exclusive")] = None,
+    org: Annotated[str | None, typer.Option(help="actor organisation")] = None,
+    document_type: Annotated[str | None, typer.Option(help="document type")] = None,
+    kind: Annotated[str | None, typer.Option(help="event kind (lookup, export, ...)")] = None,
+    operator: Annotated[str, typer.Option(help="who is exporting (recorded in the audit log)")] = "cli",
+) -> None:
+    """Export events to a file plus a signed manifest (FILE.manifest.json), as the API does."""
+    import base64
+    import hashlib
+
+    import jwt
+
+    from audit import AuditEvent, AuditLog
+    from audit.export import ExportFilter, Format, manifest
+    from audit.service import AuditReader
+    from audit.signer import LogSigner
+    from hub.keys import load_keyring
+
+    if fmt not in ("csv", "jsonl"):
+        console.print("[red]error:[/] --format must be csv or jsonl")
+        raise typer.Exit(2)
+    settings = Settings()
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+
+    def utc(moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+    filters = ExportFilter(utc(since), utc(until), org, document_type, kind)
+    export_format: Format = "csv" if fmt == "csv" else "jsonl"
+
+    async def run() -> dict[str, Any]:
+        engine, sessions = _sessions(settings)
+        try:
+            reader = AuditReader(sessions, LogSigner(settings.origin, keys.log_key.private_key))
+            latest = await reader.latest_checkpoint()
+            if latest is None:
+                raise typer.BadParameter("the log has no checkpoint yet; is the hub's integrator running?")
+            size = latest.tree_size
+            await AuditLog(sessions).append(
+                AuditEvent(
+                    kind="export",
+                    actor_kind="auditor",
+                    actor_id=operator,
+                    outcome="ok",
+                    purpose_code="audit-export",
+                    purpose_text=json.dumps({**filters.describe(), "format": fmt, "tree_size": size})[:500],
+                )
+            )
+            digest, written = hashlib.sha256(), 0
+            with (
+                out.open("wb") as handle,
+                Progress(
+                    TextColumn("[bold]exporting"),
+                    BarColumn(),
+                    TextColumn("{task.completed:,} bytes"),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as progress,
+            ):
+                task = progress.add_task("export", total=None)
+                async for chunk in reader.export_stream(filters, size, export_format):
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+                    progress.update(task, completed=written)
+            summary = await manifest(
+                sessions, filters, size, base64.b64encode(latest.root_hash).decode(), export_format
+            )
+            if summary.sha256 != digest.hexdigest():
+                raise RuntimeError("the log changed under the export; run it again")
+            signature = jwt.api_jws.PyJWS().encode(
+                summary.canonical(),
+                keys.token_key.private_key,
+                algorithm="EdDSA",
+                headers={"kid": keys.token_key.kid, "typ": "gongyu-manifest"},
+            )
+            from dataclasses import asdict
+
+            return {"manifest": asdict(summary), "jws": signature}
+        finally:
+            await engine.dispose()
+
+    signed = asyncio.run(run())
+    manifest_path = out.with_name(out.name + ".manifest.json")
+    manifest_path.write_text(json.dumps(signed, indent=2, ensure_ascii=False) + "\n")
+    console.print(
+        f"[green]exported[/] {signed['manifest']['rows']} events to {out} (manifest: {manifest_path})"
+    )
 
 
 @audit_app.command("prove")

@@ -71,3 +71,52 @@ def test_clients_add_refuses_an_unknown_kind_with_a_clear_message(tmp_path: Path
     result = gongyu(tmp_path, "clients", "add", "--name", "X", "--kind", "casino")
     assert result.returncode == 2
     assert "kind must be 'bank' or 'agency'" in result.stderr
+
+
+def test_audit_verify_export_and_prove_from_the_command_line(tmp_path: Path) -> None:
+    import asyncio
+
+    from audit import AuditEvent, AuditLog
+    from audit.integrator import Integrator
+    from audit.signer import LogSigner
+    from hub.db import create_engine as create_async_engine
+    from hub.db import session_factory
+    from hub.keys import load_keyring
+    from hub.settings import Settings
+
+    assert gongyu(tmp_path, "migrate").returncode == 0
+    settings = Settings(var_dir=tmp_path)
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+
+    async def fill() -> None:
+        engine = create_async_engine(settings.effective_database_url)
+        sessions = session_factory(engine)
+        for i in range(10):
+            await AuditLog(sessions).append(
+                AuditEvent(kind="lookup", actor_kind="client", actor_id="bank-1", outcome="ok", view=f"v{i}")
+            )
+        await Integrator(sessions, LogSigner(settings.origin, keys.log_key.private_key)).integrate_once()
+        await engine.dispose()
+
+    asyncio.run(fill())
+    verified = gongyu(tmp_path, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "log verified" in verified.stderr and "10 leaves" in verified.stderr
+
+    exported = gongyu(tmp_path, "audit", "export", "--out", str(tmp_path / "x.csv"), "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    signed = json.loads((tmp_path / "x.csv.manifest.json").read_text())
+    assert signed["manifest"]["rows"] == 10
+    assert len((tmp_path / "x.csv").read_text().splitlines()) == 11
+
+    proof = gongyu(tmp_path, "audit", "prove", "--leaf", "3")
+    assert proof.returncode == 0, proof.stderr
+    assert json.loads(proof.stdout)["tree_size"] == 10
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'gongyu.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET view = 'tampered' WHERE leaf_index = 4"))
+    engine.dispose()
+    tampered = gongyu(tmp_path, "audit", "verify")
+    assert tampered.returncode == 1
+    assert "edited leaf=4" in tampered.stderr
