@@ -3,31 +3,65 @@
 The spec's query names one ``record`` statement (one row, columns named after fields) and optional ``lists``
 statements (one per list field, run only when that field is requested). Every statement binds the subject as
 ``:subject``; values are never interpolated into SQL. The adapter has its own engine and pool so that a slow
-agency cannot exhaust the hub's connections, and every fetch is bounded by a timeout.
+agency cannot exhaust the hub's connections, and every fetch is bounded by the agency's deadline, retried on
+connection errors and guarded by a circuit breaker (:mod:`adapters.resilience`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import TextClause, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.base import AgencyError, QueryError, Record
+from adapters.base import TIMEOUT, UNAVAILABLE, AgencyError, QueryError, Record
+from adapters.resilience import ResiliencePolicy, ResilientAdapter
+
+# Errors where the database (or the way to it) failed rather than the statement: worth another attempt.
+_TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, OSError)
 
 
-class SqlAdapter:
+def _agency_error(agency: str, exc: BaseException) -> AgencyError:
+    # The driver's message may quote the statement and its parameters: keep only the class, for logs.
+    cause = type(exc).__name__
+    if isinstance(exc, PoolTimeoutError):
+        return AgencyError(agency, TIMEOUT, retryable=True, cause=cause)
+    transient = isinstance(exc, _TRANSIENT) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    )
+    return AgencyError(agency, UNAVAILABLE, retryable=transient, cause=cause)
+
+
+class SqlAdapter(ResilientAdapter):
     kind = "sql"
 
-    def __init__(self, name: str, url: str, *, timeout: float = 2.0, pool_size: int = 10) -> None:
-        self.name = name
-        self.timeout = timeout
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        pool_size: int = 10,
+        policy: ResiliencePolicy | None = None,
+    ) -> None:
+        super().__init__(name, policy or ResiliencePolicy(timeout=timeout))
         options: dict[str, Any] = {}
         if not url.startswith("sqlite"):
-            options = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            options = {
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+                "pool_pre_ping": True,
+                "pool_timeout": self.policy.timeout,
+            }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._compiled: dict[str, TextClause] = {}
 
@@ -67,24 +101,20 @@ class SqlAdapter:
                     record[name] = [dict(r) for r in rows.mappings()]
             return record
 
-    async def fetch(self, query: Mapping[str, Any], subject: str, fields: Collection[str]) -> Record | None:
+    async def _fetch_once(
+        self, query: Mapping[str, Any], subject: str, fields: Collection[str]
+    ) -> Record | None:
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._run(query, subject, fields)
-        except TimeoutError:
-            raise AgencyError(self.name, "timeout") from None
+            return await self._run(query, subject, fields)
         except (SQLAlchemyError, OSError) as exc:
-            # The driver's message may quote the statement and its parameters: keep only the class.
-            raise AgencyError(self.name, f"unavailable:{type(exc).__name__}") from None
+            raise _agency_error(self.name, exc) from None
 
-    async def check(self) -> None:
+    async def _check_once(self) -> None:
         try:
-            async with asyncio.timeout(self.timeout), self.engine.connect() as conn:
+            async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except TimeoutError:
-            raise AgencyError(self.name, "timeout") from None
         except (SQLAlchemyError, OSError) as exc:
-            raise AgencyError(self.name, f"unavailable:{type(exc).__name__}") from None
+            raise _agency_error(self.name, exc) from None
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from document_specs.model import DocumentSpec
+from document_specs.model import BundleSpec, DocumentSpec
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLE_DIR = PACKAGE_DIR / "bundles"
 
 
 class SpecError(ValueError):
@@ -36,18 +37,64 @@ class SpecCatalog(Mapping[str, DocumentSpec]):
         return len(self._specs)
 
 
-def load_spec_file(path: Path) -> DocumentSpec:
+def _read_toml(path: Path) -> dict[str, object]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"{path}: cannot read spec: {exc}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def load_spec_file(path: Path) -> DocumentSpec:
+    data = _read_toml(path)
     try:
         return DocumentSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise SpecError(f"{path}: {problems}") from None
+        raise SpecError(f"{path}: {_describe(exc)}") from None
+
+
+def load_bundle_file(path: Path, catalog: Mapping[str, DocumentSpec] | None = None) -> BundleSpec:
+    """One bundle; with a catalog, every document type and view it names must exist there."""
+    try:
+        bundle = BundleSpec.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {_describe(exc)}") from None
+    for index, document in enumerate(bundle.documents if catalog is not None else ()):
+        assert catalog is not None
+        spec = catalog.get(document.type)
+        if spec is None:
+            raise SpecError(f"{path}: documents.{index}.type: unknown document type '{document.type}'")
+        if spec.view(document.view) is None:
+            raise SpecError(
+                f"{path}: documents.{index}.view: "
+                f"document type '{document.type}' has no view '{document.view}'"
+            )
+    return bundle
+
+
+def load_bundles(
+    catalog: Mapping[str, DocumentSpec] | None = None, *directories: Path
+) -> dict[str, BundleSpec]:
+    """Bundles from ``document_specs/bundles`` (or the given directories), checked against ``catalog``.
+
+    Without a catalog, the shipped document catalog is loaded to check against.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    bundles: dict[str, BundleSpec] = {}
+    sources: dict[str, Path] = {}
+    for directory in directories or (BUNDLE_DIR,):
+        for path in sorted(directory.glob("*.toml")):
+            bundle = load_bundle_file(path, catalog)
+            if bundle.id in bundles:
+                raise SpecError(f"{path}: id: bundle '{bundle.id}' is already in {sources[bundle.id]}")
+            bundles[bundle.id] = bundle
+            sources[bundle.id] = path
+    return bundles
 
 
 def load_catalog(*directories: Path) -> SpecCatalog:

@@ -124,3 +124,28 @@ class DocumentSpec(_Strict):
                 current.add(sub)
                 selection[top] = current
         return {k: (frozenset(v) if v is not None else None) for k, v in selection.items()}
+
+
+class BundleDocument(_Strict):
+    type: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    view: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    optional: bool = False  # asked for when the subject has one; its absence does not fail the bundle
+
+
+class BundleSpec(_Strict):
+    """A life event (moving house, a loan, ...) and the documents/views it needs under one consent."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    titles: dict[str, str]
+    descriptions: dict[str, str]
+    purpose_code: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    documents: tuple[BundleDocument, ...] = Field(min_length=1)
+
+    _titles = field_validator("titles", "descriptions")(_check_titles)
+
+    @model_validator(mode="after")
+    def _documents_unique(self) -> BundleSpec:
+        types = [d.type for d in self.documents]
+        if len(set(types)) != len(types):
+            raise ValueError("a bundle names each document type once")
+        return self

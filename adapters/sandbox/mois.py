@@ -8,6 +8,7 @@ demos and tests can name concrete people.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -512,3 +513,16 @@ def ensure_database(url: str) -> None:
                 conn.execute(text(f"CREATE DATABASE {quoted}"))
     finally:
         maintenance.dispose()
+
+
+@functools.lru_cache(maxsize=4)
+def population(count: int = 10_000, seed: int = 1123) -> Population:
+    """The synthetic population this registry is seeded with, for the other sandbox agencies to derive from.
+
+    Other agencies regenerate it from the same ``count`` and ``seed`` instead of reading this database, as
+    real agencies keep their own records of the same people.
+    """
+    return _generate(count, seed)
+
+
+Population = _Population

@@ -1,4 +1,4 @@
-"""Public description of the document catalog."""
+"""Public description of the document catalog and of the life-event bundles built from it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from document_specs.model import DocumentSpec
+from document_specs.loader import SpecCatalog, load_bundles
+from document_specs.model import BundleSpec, DocumentSpec
 from hub.deps import StateDep
 from hub.errors import Problem
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+router = APIRouter(tags=["documents"])
+
+# Per catalog (a test may run several): the catalog is kept alongside so its id is never reused.
+_bundles: dict[int, tuple[SpecCatalog, dict[str, BundleSpec]]] = {}
 
 
 def _describe(spec: DocumentSpec) -> dict[str, Any]:
@@ -18,14 +22,44 @@ def _describe(spec: DocumentSpec) -> dict[str, Any]:
     return data
 
 
-@router.get("")
+def _bundles_of(catalog: SpecCatalog) -> dict[str, BundleSpec]:
+    cached = _bundles.get(id(catalog))
+    if cached is None:
+        cached = _bundles[id(catalog)] = (catalog, load_bundles(catalog))
+    return cached[1]
+
+
+def _describe_bundle(bundle: BundleSpec, catalog: SpecCatalog) -> dict[str, Any]:
+    data = bundle.model_dump()
+    for document in data["documents"]:
+        spec = catalog[document["type"]]
+        document["titles"] = spec.titles
+        document["holder"] = spec.holder
+    return data
+
+
+@router.get("/v1/documents")
 async def list_documents(state: StateDep) -> dict[str, list[dict[str, Any]]]:
     return {"documents": [_describe(s) for s in state.catalog.values()]}
 
 
-@router.get("/{document_type}")
+@router.get("/v1/documents/{document_type}")
 async def get_document(document_type: str, state: StateDep) -> dict[str, Any]:
     spec = state.catalog.get(document_type)
     if spec is None:
         raise Problem(404, "unknown-document-type", document_type=document_type[:64])
     return _describe(spec)
+
+
+@router.get("/v1/bundles")
+async def list_bundles(state: StateDep) -> dict[str, list[dict[str, Any]]]:
+    """Life events (moving house, a loan, ...) and the documents/views each needs."""
+    return {"bundles": [_describe_bundle(b, state.catalog) for b in _bundles_of(state.catalog).values()]}
+
+
+@router.get("/v1/bundles/{bundle_id}")
+async def get_bundle(bundle_id: str, state: StateDep) -> dict[str, Any]:
+    bundle = _bundles_of(state.catalog).get(bundle_id)
+    if bundle is None:
+        raise Problem(404, "not-found")
+    return _describe_bundle(bundle, state.catalog)
