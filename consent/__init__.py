@@ -1,6 +1,18 @@
-"""Who may see what: statutory bases now, consents and mandates next."""
+"""Who may see what: statutory bases, consents and mandates."""
 
 from consent.decisions import Actor, Basis, Decision
-from consent.service import Authorizer, ConsentService, StatutoryAuthorizer
+from consent.records import ConsentView, RequestView
+from consent.service import Authorizer, ConsentError, ConsentService, Resident, StatutoryAuthorizer
 
-__all__ = ["Actor", "Authorizer", "Basis", "ConsentService", "Decision", "StatutoryAuthorizer"]
+__all__ = [
+    "Actor",
+    "Authorizer",
+    "Basis",
+    "ConsentError",
+    "ConsentService",
+    "ConsentView",
+    "Decision",
+    "RequestView",
+    "Resident",
+    "StatutoryAuthorizer",
+]

@@ -1,0 +1,112 @@
+"""Tables owned by the consent package. Nothing outside ``consent`` reads or writes them directly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from audit.models import NAMING
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ConsentBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ConsentRequestRow(ConsentBase):
+    """A request for a resident's consent: pending until the resident (or their agent) decides."""
+
+    __tablename__ = "consent_requests"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requester_kind: Mapped[str] = mapped_column(String(16))  # client | official
+    requester_id: Mapped[str] = mapped_column(String(64))
+    recipient_org: Mapped[str] = mapped_column(String(200))
+    subject_commitment: Mapped[str | None] = mapped_column(String(64))  # None: whoever signs in
+    documents: Mapped[list[Any]] = mapped_column(JSON)  # [{"document_type": ..., "view": ...}]
+    purpose_code: Mapped[str] = mapped_column(String(64))
+    purpose_text: Mapped[str | None] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))  # one_time | standing
+    consent_days: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    redirect_uri: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | denied | expired
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when the *request* lapses
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    consent_id: Mapped[str | None] = mapped_column(String(36))
+    open_token_hash: Mapped[str | None] = mapped_column(String(64))  # single-use counter QR link
+
+
+class ConsentRow(ConsentBase):
+    """A granted consent. Its lifecycle state is derived from ``consent_events``, time and the use count."""
+
+    __tablename__ = "consents"
+
+    consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36))
+    subject_commitment: Mapped[str] = mapped_column(String(64), index=True)
+    subject_sealed: Mapped[str] = mapped_column(String(200))  # AES-GCM; the agency needs the number
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient_org: Mapped[str] = mapped_column(String(200))
+    documents: Mapped[list[Any]] = mapped_column(JSON)
+    purpose_code: Mapped[str] = mapped_column(String(64))
+    purpose_text: Mapped[str | None] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    granted_by: Mapped[str] = mapped_column(String(36))  # the account that approved (resident or agent)
+    mandate_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentEventRow(ConsentBase):
+    """Append-only lifecycle record (ISO/IEC 27560 style): recorded, paused, resumed, revoked, used."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consents.consent_id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_consent_events_consent", "consent_id", "id"),)
+
+
+class ConsentReceiptRow(ConsentBase):
+    """Signed receipts handed to the resident (one per approval and per revocation)."""
+
+    __tablename__ = "consent_receipts"
+
+    receipt_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consents.consent_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # approved | revoked
+    jws: Mapped[str] = mapped_column(String(8000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MandateRow(ConsentBase):
+    """Power of attorney: the agent may approve requests and request documents for the principal."""
+
+    __tablename__ = "mandates"
+
+    mandate_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    principal_account_id: Mapped[str] = mapped_column(String(36), index=True)
+    principal_commitment: Mapped[str] = mapped_column(String(64))
+    principal_sealed: Mapped[str] = mapped_column(String(200))
+    agent_account_id: Mapped[str] = mapped_column(String(36), index=True)
+    document_types: Mapped[list[Any]] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

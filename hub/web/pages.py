@@ -1,0 +1,317 @@
+"""The pages of the consent flows: sign-in, the resident's decision (bank and counter), the counter session.
+
+They call the same services as the API (``hub.api.consents``), so a decision made on a phone is audited and
+receipted exactly like one made through the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import segno
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from consent import Actor, ConsentError
+from hub.api.consents import (
+    DocumentRef,
+    check_documents,
+    consent_problem,
+    decide,
+    describe_document,
+    request_json,
+    resident_self,
+    state_sealer,
+)
+from hub.auth.accounts import authenticate_account
+from hub.auth.tokens import AccountPrincipal
+from hub.deps import StateDep
+from hub.errors import Problem
+from hub.state import HubState
+from hub.web import session
+from hub.web.render import language, render
+from hub.web.strings import STRINGS
+
+router = APIRouter(include_in_schema=False)
+static = StaticFiles(directory=str(__import__("pathlib").Path(__file__).resolve().parent / "static"))
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _safe_next(value: str) -> str:
+    # Only local paths: an open redirect after sign-in would help phishing.
+    return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/") -> Response:
+    token = session.new_login_csrf()
+    response = render(request, "login.html", next=_safe_next(next), csrf=token, failed=False, account=None)
+    session.set_login_csrf(request, response, token)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    state: StateDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    session.check_login_csrf(request, csrf)
+    async with state.sessions() as db:
+        account = await authenticate_account(db, username, password)
+    if account is None:
+        response = render(
+            request,
+            "login.html",
+            status_code=401,
+            next=_safe_next(next),
+            csrf=csrf,
+            failed=True,
+            account=None,
+        )
+        return response
+    token = state.tokens.issue_account(
+        account.account_id, account.role, account.display_name, account.org, account.subject_commitment
+    )
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    session.set_session(request, redirect, token, state.tokens.ttl_seconds)
+    return redirect
+
+
+def _message(
+    request: Request, heading: str, message: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    return render(
+        request,
+        "message.html",
+        status_code=status_code,
+        heading=heading,
+        message=message,
+        account=extra.pop("account", None),
+        receipt=extra.pop("receipt", None),
+    )
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(
+            ", ".join(_display(v) for v in entry.values()) if isinstance(entry, dict) else _display(entry)
+            for entry in value
+        )
+    return str(value)
+
+
+def _rows(doc: dict[str, Any], values: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    rows = []
+    for field in doc["fields"]:
+        top, _, sub = field["name"].partition(".")
+        value = values.get(top)
+        if sub and isinstance(value, list):
+            value = [entry.get(sub) for entry in value if isinstance(entry, dict)]
+        rows.append((field["titles"].get(lang, field["name"]), _display(value)))
+    return rows
+
+
+@router.get("/consent/{request_id}", response_class=HTMLResponse)
+async def consent_page(request_id: str, request: Request, state: StateDep, t: str | None = None) -> Response:
+    strings = STRINGS[language(request)]
+    if t is not None:  # a counter QR link: single use, short-lived
+        try:
+            await state.broker.consent.open_link(request_id, t)
+        except ConsentError:
+            return _message(request, strings["consent_title"], strings["link_expired"], status_code=410)
+        return RedirectResponse(f"/consent/{request_id}", status_code=303)
+    account = session.current(request, state)
+    if account is None or account.role != "resident":
+        return _login_redirect(request)
+    view = await state.broker.consent.get_request(request_id)
+    if view is None:
+        return _message(request, strings["consent_title"], strings["not_found"], 404, account=account)
+    if view.subject_commitment not in (None, account.subject_commitment):
+        return _message(request, strings["consent_title"], strings["not_for_you"], 403, account=account)
+    if view.status != "pending":
+        return _message(request, strings["consent_title"], strings["request_closed"], 409, account=account)
+    body = request_json(view, state)
+    me = await resident_self(state, account)
+    subject = state_sealer(state).open(me.resident_number_sealed)
+    actor = Actor(kind="resident", id=account.account_id, org="")
+    lang = language(request)
+    documents = []
+    for ref in view.documents:
+        doc = describe_document(state, ref)
+        preview = await state.broker.preview(
+            actor, subject, ref["document_type"], ref["view"], request.state.request_id
+        )
+        documents.append({**doc, "rows": _rows(doc, preview.fields, lang)})
+    body["documents"] = documents
+    mandates = [
+        m
+        for m in await state.broker.consent.list_mandates(account.account_id)
+        if m["agent_account_id"] == account.account_id and m["state"] == "active"
+    ]
+    return render(
+        request,
+        "consent.html",
+        req=body,
+        csrf=session.csrf_token(state, request),
+        mandates=mandates,
+        account=account,
+    )
+
+
+@router.post("/consent/{request_id}", response_class=HTMLResponse)
+async def consent_decision(
+    request_id: str,
+    request: Request,
+    state: StateDep,
+    decision: Annotated[str, Form(pattern="^(approve|deny)$")],
+    csrf: Annotated[str, Form(max_length=100)],
+    mandate_id: Annotated[str, Form(max_length=36)] = "",
+) -> Response:
+    strings = STRINGS[language(request)]
+    account = session.current(request, state)
+    if account is None or account.role != "resident":
+        return _login_redirect(request)
+    session.check_csrf(state, request, csrf)
+    try:
+        outcome = await decide(state, request, account, request_id, decision == "approve", mandate_id or None)
+    except Problem as problem:
+        text = strings["request_closed"] if problem.status == 409 else strings["not_for_you"]
+        return _message(request, strings["consent_title"], text, problem.status, account=account)
+    if outcome["redirect_to"]:
+        return RedirectResponse(outcome["redirect_to"], status_code=303)
+    done = strings["approved"] if decision == "approve" else strings["denied_done"]
+    return _message(request, strings["decided"], done, account=account, receipt=outcome["receipt"])
+
+
+# -- counter ------------------------------------------------------------------------------------------------
+
+
+def _official(request: Request, state: HubState) -> AccountPrincipal | None:
+    account = session.current(request, state)
+    return account if account is not None and account.role == "official" else None
+
+
+@router.get("/counter", response_class=HTMLResponse)
+async def counter_page(request: Request, state: StateDep) -> Response:
+    official = _official(request, state)
+    if official is None:
+        return _login_redirect(request)
+    documents = [spec for spec in state.catalog.values()]
+    return render(
+        request,
+        "counter.html",
+        documents=documents,
+        csrf=session.csrf_token(state, request),
+        account=official,
+    )
+
+
+@router.post("/counter", response_class=HTMLResponse)
+async def open_counter_session(
+    request: Request,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)],
+    documents: Annotated[list[str], Form()],
+    purpose_code: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "counter-service",
+    purpose_text: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    official = _official(request, state)
+    if official is None:
+        return _login_redirect(request)
+    session.check_csrf(state, request, csrf)
+    refs = check_documents(
+        state,
+        [DocumentRef(document_type=d.partition(":")[0], view=d.partition(":")[2]) for d in documents[:20]],
+    )
+    view, token = await state.broker.consent.create_request(
+        requester_kind="official",
+        requester_id=official.account_id,
+        recipient_org=official.org or "",
+        documents=refs,
+        purpose_code=purpose_code,
+        purpose_text=purpose_text or None,
+        mode="one_time",
+        consent_days=1,
+        max_uses=1,
+        single_use_link=True,
+    )
+    return RedirectResponse(f"/counter/sessions/{view.request_id}?t={token}", status_code=303)
+
+
+def _qr_data_uri(url: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(url, error="q").save(buffer, kind="png", scale=8, border=4)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@router.get("/counter/sessions/{request_id}", response_class=HTMLResponse)
+async def counter_session(
+    request_id: str, request: Request, state: StateDep, t: str | None = None
+) -> Response:
+    official = _official(request, state)
+    if official is None:
+        return _login_redirect(request)
+    view = await state.broker.consent.get_request(request_id)
+    if view is None or view.requester_id != official.account_id:
+        strings = STRINGS[language(request)]
+        return _message(request, strings["counter_title"], strings["not_found"], 404, account=official)
+    body = request_json(view, state)
+    qr = _qr_data_uri(f"{state.settings.public_url}/consent/{request_id}?t={t}") if t else None
+    results: list[dict[str, Any]] = []
+    used = False
+    if view.status == "approved" and view.consent_id:
+        actor = Actor(kind="official", id=official.account_id, org=official.org or "")
+        lang = language(request)
+        for ref in view.documents:
+            payload = {**ref, "purpose": view.purpose_code, "basis": {"consent_id": view.consent_id}}
+            try:
+                result = await state.broker.lookup(actor, _json(payload), request.state.request_id)
+            except Problem as problem:
+                if problem.slug == "consent-exhausted":
+                    used = True
+                    break
+                raise
+            spec = state.catalog[ref["document_type"]]
+            titles = {f.name: f.titles.get(lang, f.name) for f in spec.fields}
+            results.append(
+                {
+                    "title": spec.titles[lang],
+                    "fields": {k: _display(v) for k, v in result.fields.items()},
+                    "titles": titles,
+                }
+            )
+    return render(
+        request, "counter_session.html", req=body, qr=qr, results=results, used=used, account=official
+    )
+
+
+@router.get("/counter/sessions/{request_id}/status")
+async def counter_status(request_id: str, request: Request, state: StateDep) -> JSONResponse:
+    official = _official(request, state)
+    view = await state.broker.consent.get_request(request_id)
+    if official is None or view is None or view.requester_id != official.account_id:
+        return JSONResponse({"status": "unknown"}, status_code=404)
+    return JSONResponse({"status": view.status}, headers={"Cache-Control": "no-store"})
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(payload).encode()
+
+
+__all__ = ["consent_problem", "router", "static"]
