@@ -1,0 +1,216 @@
+"""Stamped e-documents: issue, fetch the PDF, verify (API and public page), revoke, and the built-in TSA."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from consent import Actor
+from hub import i18n
+from hub.auth.tokens import ClientPrincipal
+from hub.deps import ClientDep, StateDep
+from hub.errors import Problem
+from hub.issuance import numbers
+from hub.issuance.schemas import (
+    IssuanceOut,
+    RevocationOut,
+    RevokeRequest,
+    VerificationOut,
+    VerifyRequest,
+)
+from hub.issuance.service import IssuanceService
+from hub.issuance.tsa import QUERY_TYPE, REPLY_TYPE
+from hub.issuance.web import CSP, STRINGS, render_page
+from hub.schemas import LookupRequest
+
+router = APIRouter(tags=["issuance"])
+
+
+def _problems(**codes: str) -> dict[int | str, dict[str, object]]:
+    return {
+        int(status[1:]): {"description": text, "content": {"application/problem+json": {}}}
+        for status, text in codes.items()
+    }
+
+
+def _actor(client: ClientPrincipal) -> Actor:
+    return Actor(
+        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
+    )
+
+
+def _service(state: StateDep) -> IssuanceService:
+    service: IssuanceService = state.issuance
+    return service
+
+
+@router.post(
+    "/v1/issuances",
+    response_model=IssuanceOut,
+    status_code=201,
+    responses=_problems(
+        s401="missing, expired or forged token",
+        s403="the cited basis does not allow this document",
+        s404="unknown document type, view or subject",
+        s422="malformed body, resident number, or a document that cannot be issued",
+        s503="holding agency, time-stamping authority or audit log unavailable",
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LookupRequest"}}},
+        }
+    },
+)
+async def issue(request: Request, client: ClientDep, state: StateDep) -> IssuanceOut:
+    """Issue a signed, time-stamped e-document (PDF + QR) of a spec-``issuable`` document.
+
+    The body is a lookup body; the fields come through the audited lookup, and the issuance is audited too.
+    """
+    return await _service(state).issue(_actor(client), await request.body(), request.state.request_id)
+
+
+@router.get(
+    "/v1/issuances/{number}/pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the signed PDF"},
+        **_problems(s404="no such issuance for this client", s410="past the retention window"),
+    },
+)
+async def issuance_pdf(number: str, client: ClientDep, state: StateDep) -> Response:
+    """The signed PDF, for the client that requested the issuance (within the retention window)."""
+    digits, data = await _service(state).pdf_for(_actor(client), number)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post(
+    "/v1/issuances/{number}/revoke",
+    response_model=RevocationOut,
+    responses=_problems(
+        s403="only agency clients may revoke",
+        s404="no such issuance",
+        s409="already revoked",
+        s422="malformed number or reason",
+    ),
+)
+async def revoke(
+    number: str, body: RevokeRequest, request: Request, client: ClientDep, state: StateDep
+) -> RevocationOut:
+    """Revoke an issuance with a reason; verifiers then see ``revoked``."""
+    return await _service(state).revoke(_actor(client), number, body.reason, request.state.request_id)
+
+
+def _optional_client(request: Request, state: StateDep) -> Actor | None:
+    """Verification is public; a client that authenticates is named in the resident's history."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "invalid-token")
+    return _actor(state.tokens.verify(token.strip()))
+
+
+@router.post(
+    "/v1/verify",
+    response_model=VerificationOut,
+    response_model_exclude_none=True,
+    responses=_problems(s401="an Authorization header was sent but is not a valid token", s422="malformed"),
+)
+async def verify(body: VerifyRequest, request: Request, state: StateDep) -> VerificationOut:
+    """Is this e-document genuine? By QR payload (signature, then revocation) or by issuance number.
+
+    Answers ``valid``, ``revoked``, ``expired``, ``unknown`` or (for a QR that fails its checks) ``invalid``,
+    with a reason; within the retention window a valid document's content, after it only metadata. Every
+    verification by number is an audit event the resident sees.
+    """
+    service = _service(state)
+    if body.qr_payload is not None:
+        return await service.verify_payload(body.qr_payload)
+    assert body.issuance_number is not None
+    return await service.verify_number(
+        body.issuance_number, body.check, _optional_client(request, state), request.state.request_id
+    )
+
+
+def _page_lang(request: Request, lang: str | None) -> str:
+    return lang if lang in STRINGS else i18n.negotiate(request.headers.get("accept-language"))
+
+
+def _html(text: str, lang: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        text,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": CSP,
+            "Content-Language": lang,
+            "Vary": "Accept-Language",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_page(request: Request, lang: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    language = _page_lang(request, lang)
+    return _html(render_page(language), language)
+
+
+@router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
+async def verify_page_submit(
+    request: Request,
+    state: StateDep,
+    qr_payload: Annotated[str, Form(max_length=10_000)] = "",
+    issuance_number: Annotated[str, Form(max_length=64)] = "",
+    check: Annotated[str, Form(max_length=16)] = "",
+    lang: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    language = _page_lang(request, lang)
+    strings = STRINGS[language]
+    form = {"qr_payload": qr_payload, "issuance_number": issuance_number, "check": check}
+    service = _service(state)
+    if qr_payload.strip() and not issuance_number.strip():
+        result = await service.verify_payload(qr_payload.strip())
+    elif issuance_number.strip() and not qr_payload.strip():
+        try:
+            result = await service.verify_number(
+                issuance_number, check.strip() or None, None, request.state.request_id
+            )
+        except Problem:
+            return _html(render_page(language, error=strings["bad_number"], form=form), language, 422)
+    else:
+        return _html(render_page(language, error=strings["error"], form=form), language, 422)
+    return _html(render_page(language, result=result, form=form), language)
+
+
+@router.post(
+    "/tsa",
+    response_class=Response,
+    tags=["operations"],
+    openapi_extra={"requestBody": {"required": True, "content": {QUERY_TYPE: {}}}},
+    responses={200: {"content": {REPLY_TYPE: {}}, "description": "TimeStampResp (RFC 3161 §2.4.2)"}},
+)
+async def timestamp(request: Request, state: StateDep) -> Response:
+    """The built-in RFC 3161 time-stamping authority (HTTP transport as RFC 3161 §3.4)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != QUERY_TYPE:
+        raise Problem(415, "unsupported-media-type", expected=QUERY_TYPE)
+    body = await request.body()
+    reply = await asyncio.to_thread(_service(state).timestamp_reply, body)
+    return Response(reply, media_type=REPLY_TYPE)
+
+
+# Registered so the OpenAPI document carries the request schema referenced above.
+ISSUANCE_SCHEMAS = (LookupRequest,)

@@ -1,0 +1,572 @@
+"""Issuing, serving, verifying and revoking e-documents.
+
+Issuance goes through the broker's audited lookup, so the fields on a document were released exactly as a
+lookup would release them and the lookup is in the log; the issuance is then its own audit event. The order
+is fail-closed like the lookup's: reserve the number (a pending row), render and sign, make the issuance
+event durable, and only then mark the row valid and answer. A failure at any step leaves a pending/failed
+row that verifies as ``unknown`` and was never handed out.
+
+The caller today is an API client citing a statute (``Actor`` of kind ``client``). Resident self-issuance and
+issuance by an official under a consent or by an agent under a mandate plug in at
+:meth:`IssuanceService.issue` once the consent package authorises those actors: the broker decides, this
+service only needs the ``Actor`` and the lookup body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+
+from audit import AuditEvent, AuditUnavailable, EventRef
+from audit.events import Outcome, iso, utcnow
+from consent import Actor
+from document_specs.loader import SpecCatalog
+from document_specs.model import DocumentSpec
+from hub import resident_number
+from hub.broker import Broker, released_field_names
+from hub.errors import Problem
+from hub.issuance import fonts, numbers, pdf, qr
+from hub.issuance.keys import DocumentKeyRing, b64url, ec_public_jwk
+from hub.issuance.models import IssuanceRow
+from hub.issuance.pki import Credential, Pki, load_or_create_pki
+from hub.issuance.repository import IssuanceRepository, aware
+from hub.issuance.schemas import (
+    AuditRef,
+    ContentOut,
+    FieldTitle,
+    IssuanceOut,
+    RevocationOut,
+    VerificationOut,
+)
+from hub.issuance.signing import PdfSigner
+from hub.issuance.tsa import HttpTimeStamper, TimeStampAuthority
+from hub.schemas import LookupRequest
+
+log = logging.getLogger("gongyu.issuance")
+PURGE_EVERY_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class IssuanceConfig:
+    issuer: str
+    public_url: str
+    key_dir: Path
+    tsa_url: str | None = None
+    font_cache_dir: Path | None = None
+
+
+class _Crypto:
+    """AES-256-GCM for stored content; HMAC check codes. Both keyed by the hub's data key (in KEY_DIR)."""
+
+    def __init__(self, data_key: bytes) -> None:
+        self._aead = AESGCM(hashlib.sha256(b"gongyu-issuance-content|" + data_key).digest())
+        self._check_key = hashlib.sha256(b"gongyu-issuance-check|" + data_key).digest()
+
+    def seal(self, data: bytes, aad: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, aad.encode())
+
+    def open(self, blob: bytes, aad: str) -> bytes:
+        return self._aead.decrypt(blob[:12], blob[12:], aad.encode())
+
+    def check_code(self, number: str) -> str:
+        mac = hmac.new(self._check_key, number.encode(), hashlib.sha256).digest()
+        return f"{int.from_bytes(mac[:8], 'big') % 10**6:06d}"
+
+
+class _Signing:
+    """The parts that need key material and are slow to build: made on first use, in a worker thread."""
+
+    def __init__(self, config: IssuanceConfig) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+        self._pki: Pki | None = None
+        self._tsa: TimeStampAuthority | None = None
+        self._signer: PdfSigner | None = None
+
+    def _ensure(self) -> tuple[Pki, TimeStampAuthority, PdfSigner]:
+        with self._lock:
+            if self._pki is None or self._tsa is None or self._signer is None:
+                pki = load_or_create_pki(self._config.key_dir / "issuance")
+                tsa = TimeStampAuthority(pki.tsa, [pki.ca])
+                stamper: TimeStamper = (
+                    tsa if not self._config.tsa_url else HttpTimeStamper(self._config.tsa_url)
+                )
+                self._pki, self._tsa, self._signer = pki, tsa, PdfSigner(pki, stamper)
+            return self._pki, self._tsa, self._signer
+
+    @property
+    def pki(self) -> Pki:
+        return self._ensure()[0]
+
+    @property
+    def tsa(self) -> TimeStampAuthority:
+        return self._ensure()[1]
+
+    @property
+    def signer(self) -> PdfSigner:
+        return self._ensure()[2]
+
+
+def field_titles(spec: DocumentSpec, names: list[str]) -> dict[str, FieldTitle]:
+    titles: dict[str, FieldTitle] = {}
+    for name in names:
+        field = spec.field(name)
+        if field is None:
+            continue
+        items = {i.name: {"ko": i.titles["ko"], "en": i.titles["en"]} for i in field.items} or None
+        titles[name] = FieldTitle(ko=field.titles["ko"], en=field.titles["en"], items=items)
+    return titles
+
+
+class IssuanceService:
+    def __init__(
+        self,
+        config: IssuanceConfig,
+        data_key: bytes,
+        repository: IssuanceRepository,
+        catalog: SpecCatalog,
+        broker: Broker,
+    ) -> None:
+        self.config = config
+        self.repository = repository
+        self.catalog = catalog
+        self.broker = broker
+        self._crypto = _Crypto(data_key)
+        self.keys = DocumentKeyRing.load_or_create(config.key_dir / "issuance" / "cose")
+        self.signing = _Signing(config)
+        self._last_purge = 0.0
+
+    # --- published keys ---
+
+    def trust_list(self) -> qr.TrustList:
+        return qr.TrustList.from_document_keys(self.keys.all())
+
+    def jwks(self) -> list[dict[str, Any]]:
+        """Document keys with their validity periods, then the issuance CA (certificate in ``x5c``)."""
+        return [*self.keys.jwks(), ca_jwk(self.signing.pki.ca)]
+
+    # --- issuance ---
+
+    async def _audit(self, event: AuditEvent) -> EventRef:
+        try:
+            return await self.broker.audit.append(event)
+        except AuditUnavailable:
+            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+
+    def _event(self, actor: Actor, request_id: str, **values: Any) -> AuditEvent:
+        return AuditEvent(
+            actor_kind="client" if actor.kind == "client" else "official",
+            actor_id=actor.id,
+            actor_org=actor.org,
+            request_id=request_id,
+            **values,
+        )
+
+    async def issue(self, actor: Actor, body: bytes, request_id: str) -> IssuanceOut:
+        try:
+            request: LookupRequest | None = LookupRequest.model_validate_json(body)
+        except ValidationError:
+            request = None  # the broker audits and refuses it with the lookup's own problem
+        if request is not None and request.subject is None:
+            # Issuance under a consent (the consent names the subject) arrives with the consent flows; the
+            # subject commitment will then come from the broker's decision instead of the body.
+            raise Problem(422, "validation-error", errors="basis.statute (issuance needs a statutory basis)")
+        if request is not None:
+            spec = self.catalog.get(request.document_type)
+            if spec is not None and not spec.issuable:
+                commitment = None
+                try:
+                    assert request.subject is not None
+                    commitment = self.broker.committer.commit(
+                        resident_number.normalize(request.subject.resident_number)
+                    )
+                except resident_number.InvalidResidentNumber:
+                    pass
+                ref = await self._audit(
+                    self._event(
+                        actor,
+                        request_id,
+                        kind="issuance",
+                        outcome="denied",
+                        reason="not_issuable",
+                        subject_commitment=commitment,
+                        document_type=spec.type,
+                        view=request.view,
+                    )
+                )
+                raise Problem(
+                    422,
+                    "document-not-issuable",
+                    extra={"audit_event_id": ref.event_id},
+                    document_type=spec.type,
+                )
+        lookup = await self.broker.lookup(actor, body, request_id)
+        assert request is not None and request.subject is not None  # the broker accepted the body
+        spec = self.catalog[lookup.document_type]
+        commitment = self.broker.committer.commit(resident_number.normalize(request.subject.resident_number))
+        purpose = request.purpose_in()
+        basis = f"statute:{request.basis.statute}"
+
+        issued_at = utcnow().replace(microsecond=0)
+        retain_until = issued_at + timedelta(days=spec.retention_days)
+        issuance_id = str(uuid.uuid4())
+        key = self.keys.current()
+        number = ""
+        for _ in range(8):
+            number = numbers.generate()
+            reserved = await self.repository.reserve(
+                IssuanceRow(
+                    number=number,
+                    issuance_id=issuance_id,
+                    document_type=spec.type,
+                    view=lookup.view,
+                    holder=spec.holder,
+                    issued_at=issued_at,
+                    retain_until=retain_until,
+                    subject_commitment=commitment,
+                    requester_kind=actor.kind,
+                    requester_id=actor.id,
+                    requester_org=actor.org,
+                    basis=basis,
+                    status="pending",
+                    kid=key.kid_text,
+                    lookup_event_id=lookup.audit.event_id,
+                )
+            )
+            if reserved:
+                break
+        else:  # 8 collisions in a space of 10**15: the generator is broken, not unlucky
+            raise RuntimeError("could not draw a free issuance number")
+
+        claims = qr.DocumentClaims(
+            issuer=self.config.issuer,
+            issued_at=int(issued_at.timestamp()),
+            expires_at=int(retain_until.timestamp()),
+            number=number,
+            document_type=spec.type,
+            view=lookup.view,
+            holder=spec.holder,
+            fields=lookup.fields,
+        )
+        if not qr.fits(qr.encode(_with_digest(claims, b"\0" * 32), key)):
+            claims = _without_fields(claims)  # too big for one QR code: the PDF still carries everything
+        print_payload = qr.encode(claims, key)
+        try:
+            signed = await asyncio.to_thread(
+                self._render_and_sign, spec, lookup.view, lookup.fields, number, issued_at, print_payload
+            )
+        except TimestampRequestError:
+            await self.repository.update(number, status="failed")
+            raise Problem(503, "tsa-unavailable", headers={"Retry-After": "10"}) from None
+        except BaseException:
+            await self.repository.update(number, status="failed")
+            raise
+        pdf_sha256 = hashlib.sha256(signed).digest()
+        payload = qr.encode(_with_digest(claims, pdf_sha256), key)
+        try:
+            ref = await self.broker.audit.append(
+                self._event(
+                    actor,
+                    request_id,
+                    kind="issuance",
+                    outcome="ok",
+                    reason="issued",
+                    subject_commitment=commitment,
+                    document_type=spec.type,
+                    view=lookup.view,
+                    fields=released_field_names(spec, lookup.view),
+                    purpose_code=purpose.code,
+                    purpose_text=purpose.text,
+                    basis=f"issuance:{issuance_id}",
+                )
+            )
+        except AuditUnavailable:
+            await self.repository.update(number, status="failed")
+            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+        content = json.dumps(
+            {"fields": lookup.fields, "qr_payload": payload, "print_payload": print_payload},
+            ensure_ascii=False,
+        ).encode()
+        await self.repository.update(
+            number,
+            status="valid",
+            pdf_sha256=pdf_sha256.hex(),
+            audit_event_id=ref.event_id,
+            content_enc=self._crypto.seal(content, issuance_id),
+            pdf_enc=self._crypto.seal(signed, issuance_id),
+        )
+        await self._maybe_purge()
+        display = numbers.display(number)
+        return IssuanceOut(
+            issuance_number=display,
+            issued_at=iso(issued_at),
+            retain_until=iso(retain_until),
+            pdf_url=f"{self.config.public_url}/v1/issuances/{display}/pdf",
+            pdf_sha256=pdf_sha256.hex(),
+            qr_payload=payload,
+            audit=AuditRef(event_id=ref.event_id),
+        )
+
+    def _render_and_sign(
+        self,
+        spec: DocumentSpec,
+        view: str,
+        fields: dict[str, Any],
+        number: str,
+        issued_at: datetime,
+        payload: str,
+    ) -> bytes:
+        font = fonts.register(self.config.font_cache_dir)
+        unsigned = pdf.render(
+            pdf.RenderRequest(
+                spec=spec,
+                view=view,
+                fields=fields,
+                number=number,
+                issued_at=issued_at,
+                qr_payload=payload,
+                verify_url=f"{self.config.public_url}/verify",
+                check_code=self._crypto.check_code(number),
+            ),
+            font,
+        )
+        return self.signing.signer.sign(unsigned, payload, number)
+
+    async def _maybe_purge(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            purged = await self.repository.purge_expired(utcnow())
+        except Exception as exc:  # housekeeping must never fail an issuance; reads enforce retention anyway
+            log.warning("issuance purge failed", extra={"error_type": type(exc).__name__})
+            return
+        if purged:
+            log.info("purged expired issuance content", extra={"count": purged})
+
+    # --- the requester's PDF ---
+
+    async def pdf_for(self, actor: Actor, text: str) -> tuple[str, bytes]:
+        try:
+            number = numbers.parse(text)
+        except numbers.InvalidIssuanceNumber:
+            raise Problem(404, "issuance-not-found") from None
+        row = await self.repository.get(number)
+        if row is None or row.status not in {"valid", "revoked"} or row.requester_id != actor.id:
+            raise Problem(404, "issuance-not-found")  # someone else's document: as if it did not exist
+        if row.pdf_enc is None or utcnow() > aware(row.retain_until):
+            raise Problem(410, "issuance-content-expired")
+        return number, self._crypto.open(row.pdf_enc, row.issuance_id)
+
+    # --- verification ---
+
+    def _metadata(self, row: IssuanceRow) -> dict[str, Any]:
+        spec = self.catalog.get(row.document_type)
+        view = spec.view(row.view) if spec else None
+        return {
+            "issuance_number": numbers.display(row.number),
+            "document_type": row.document_type,
+            "document_title": dict(spec.titles) if spec else None,
+            "view": row.view,
+            "view_title": dict(view.titles) if view else None,
+            "holder": row.holder,
+            "holder_title": dict(spec.holder_titles) if spec else None,
+            "issued_at": iso(aware(row.issued_at)),
+            "retain_until": iso(aware(row.retain_until)),
+            "revoked_at": iso(aware(row.revoked_at)) if row.revoked_at else None,
+            "revocation_reason": row.revocation_reason,
+            "pdf_sha256": row.pdf_sha256,
+        }
+
+    def _content(self, row: IssuanceRow, fields: dict[str, Any]) -> ContentOut:
+        spec = self.catalog.get(row.document_type)
+        titles = field_titles(spec, list(fields)) if spec else {}
+        return ContentOut(fields=fields, titles=titles)
+
+    async def verify_number(
+        self, text: str, check: str | None, actor: Actor | None, request_id: str
+    ) -> VerificationOut:
+        try:
+            number = numbers.parse(text)
+        except numbers.InvalidIssuanceNumber as exc:
+            raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
+        now = utcnow()
+        row = await self.repository.get(number)
+
+        async def record(outcome: Outcome, reason: str, fields: tuple[str, ...] = ()) -> AuditRef:
+            known = row is not None and row.status in {"valid", "revoked"}
+            event = AuditEvent(
+                kind="verification",
+                actor_kind="client" if actor is not None else "public",
+                actor_id=actor.id if actor is not None else "public",
+                actor_org=actor.org if actor is not None else None,
+                subject_commitment=row.subject_commitment if known and row else None,
+                document_type=row.document_type if known and row else None,
+                view=row.view if known and row else None,
+                fields=fields,
+                basis=f"issuance:{row.issuance_id}" if known and row else None,
+                outcome=outcome,
+                reason=reason,
+                request_id=request_id,
+            )
+            return AuditRef(event_id=(await self._audit(event)).event_id)
+
+        if row is None or row.status not in {"valid", "revoked"}:
+            audit = await record("not_found", "unknown_number")
+            return VerificationOut(status="unknown", reason="not_on_record", method="number", audit=audit)
+        if check is not None and not hmac.compare_digest(
+            check.strip().encode(), self._crypto.check_code(number).encode()
+        ):
+            audit = await record("denied", "check_code_mismatch")
+            return VerificationOut(status="unknown", reason="not_on_record", method="number", audit=audit)
+        meta = self._metadata(row)
+        if row.status == "revoked":
+            audit = await record("ok", "revoked")
+            return VerificationOut(status="revoked", reason="revoked", method="number", audit=audit, **meta)
+        if now > aware(row.retain_until) or row.content_enc is None:
+            audit = await record("ok", "expired")
+            return VerificationOut(
+                status="expired", reason="retention_elapsed", method="number", audit=audit, **meta
+            )
+        content = json.loads(self._crypto.open(row.content_enc, row.issuance_id))
+        spec = self.catalog.get(row.document_type)
+        released = released_field_names(spec, row.view) if spec and spec.view(row.view) else ()
+        audit = await record("ok", "valid", released)
+        return VerificationOut(
+            status="valid",
+            reason="on_record",
+            method="number",
+            content=self._content(row, content["fields"]),
+            audit=audit,
+            **meta,
+        )
+
+    async def verify_payload(self, payload: str) -> VerificationOut:
+        """Signature first (offline-equivalent), then the record: revoked or not, still within retention.
+
+        Not audited: the hub discloses nothing the payload does not already carry.
+        """
+        now = utcnow()
+        result = qr.verify(payload, self.trust_list(), now)
+        if result.status == "invalid" or result.claims is None:
+            return VerificationOut(status="invalid", reason=result.reason, method="qr")
+        claims = result.claims
+        try:
+            number = numbers.parse(claims.number)
+        except numbers.InvalidIssuanceNumber:
+            return VerificationOut(status="invalid", reason="bad_claims", method="qr")
+        row = await self.repository.get(number)
+        if row is None or row.status not in {"valid", "revoked"}:
+            return VerificationOut(status="unknown", reason="not_on_record", method="qr")
+        if row.document_type != claims.document_type or row.view != claims.view or row.kid != result.kid:
+            return VerificationOut(status="invalid", reason="record_mismatch", method="qr")
+        meta = self._metadata(row)
+        if claims.pdf_sha256 is not None:
+            meta["pdf_sha256"] = claims.pdf_sha256.hex()
+        if row.status == "revoked":
+            return VerificationOut(status="revoked", reason="revoked", method="qr", **meta)
+        if result.status == "expired" or now > aware(row.retain_until):
+            return VerificationOut(status="expired", reason="retention_elapsed", method="qr", **meta)
+        content = self._content(row, claims.fields) if claims.fields is not None else None
+        return VerificationOut(status="valid", reason="signature_valid", method="qr", content=content, **meta)
+
+    # --- revocation ---
+
+    async def revoke(self, actor: Actor, text: str, reason: str, request_id: str) -> RevocationOut:
+        if actor.client_kind != "agency":
+            raise Problem(403, "revocation-not-allowed")
+        try:
+            number = numbers.parse(text)
+        except numbers.InvalidIssuanceNumber as exc:
+            raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
+        row = await self.repository.get(number)
+        if row is None or row.status not in {"valid", "revoked"}:
+            raise Problem(404, "issuance-not-found")
+        if row.status == "revoked":
+            raise Problem(409, "issuance-already-revoked")
+        at = utcnow()
+        ref = await self._audit(
+            self._event(
+                actor,
+                request_id,
+                kind="revocation",
+                outcome="ok",
+                reason="revoked",
+                subject_commitment=row.subject_commitment,
+                document_type=row.document_type,
+                view=row.view,
+                basis=f"issuance:{row.issuance_id}",
+            )
+        )
+        if not await self.repository.revoke(number, actor.id, reason, at):
+            raise Problem(409, "issuance-already-revoked")
+        return RevocationOut(
+            issuance_number=numbers.display(number),
+            status="revoked",
+            revoked_at=iso(at),
+            reason=reason,
+            audit=AuditRef(event_id=ref.event_id),
+        )
+
+    # --- time stamps ---
+
+    def timestamp_reply(self, body: bytes) -> bytes:
+        return self.signing.tsa.respond_der(body)
+
+
+def ca_jwk(ca: Credential) -> dict[str, Any]:
+    public = ca.cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    return {
+        **ec_public_jwk(public),
+        "kid": b64url(hashlib.sha256(ca.cert_der).digest()[:8]),
+        "use": "sig",
+        "alg": "ES256",
+        "gongyu_purpose": "document-ca",
+        "x5c": [base64.b64encode(ca.cert_der).decode()],
+        "nbf": int(ca.cert.not_valid_before_utc.timestamp()),
+        "exp": int(ca.cert.not_valid_after_utc.timestamp()),
+    }
+
+
+def _with_digest(claims: qr.DocumentClaims, digest: bytes) -> qr.DocumentClaims:
+    return qr.DocumentClaims(**{**claims.__dict__, "pdf_sha256": digest})
+
+
+def _without_fields(claims: qr.DocumentClaims) -> qr.DocumentClaims:
+    return qr.DocumentClaims(**{**claims.__dict__, "fields": None})
+
+
+def build_issuance(
+    *,
+    issuer: str,
+    public_url: str,
+    key_dir: Path,
+    data_key: bytes,
+    sessions: Any,
+    catalog: SpecCatalog,
+    broker: Broker,
+    tsa_url: str | None = None,
+    font_cache_dir: Path | None = None,
+) -> IssuanceService:
+    config = IssuanceConfig(issuer, public_url.rstrip("/"), key_dir, tsa_url, font_cache_dir)
+    return IssuanceService(config, data_key, IssuanceRepository(sessions), catalog, broker)
