@@ -22,6 +22,14 @@ class AuditLog:
         self._sessions = sessions
 
     async def append(self, event: AuditEvent) -> EventRef:
+        try:
+            async with self._sessions() as session, session.begin():
+                return await self.append_in(session, event)
+        except Exception as exc:  # any failure at all means the event is not durable: fail closed
+            raise AuditUnavailable(type(exc).__name__) from None
+
+    async def append_in(self, session: AsyncSession, event: AuditEvent) -> EventRef:
+        """Insert in the caller's transaction: a consent use and its event commit together, or neither."""
         values = {
             "event_id": event.event_id,
             "occurred_at": event.occurred_at,
@@ -41,13 +49,9 @@ class AuditLog:
             "request_id": event.request_id,
             "visible_from": event.visible_from,
         }
-        try:
-            async with self._sessions() as session, session.begin():
-                seq = (
-                    await session.execute(insert(AuditEventRow).values(**values).returning(AuditEventRow.seq))
-                ).scalar_one()
-        except Exception as exc:  # any failure at all means the event is not durable: fail closed
-            raise AuditUnavailable(type(exc).__name__) from None
+        seq = (
+            await session.execute(insert(AuditEventRow).values(**values).returning(AuditEventRow.seq))
+        ).scalar_one()
         return EventRef(event_id=event.event_id, seq=seq)
 
     async def recent(self, limit: int = 20) -> list[dict[str, object]]:

@@ -8,13 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from adapters.sandbox import apps as sandbox_apps
 from hub import errors
 from hub.api import audit as audit_api
-from hub.api import auth, documents, health, lookups
+from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
+from hub.web import pages
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -48,8 +50,12 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     )
     errors.install(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (auth, lookups, documents, health, audit_api):
+    for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)
+    # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo.
+    app.include_router(pages.router)
+    app.mount("/static", pages.static, name="static")
+    app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
 
     original_openapi = app.openapi
 

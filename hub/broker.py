@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import AgencyError
 from adapters.registry import AdapterRegistry
 from audit import AuditEvent, AuditLog, AuditUnavailable, EventRef, SubjectCommitter
-from audit.events import Outcome, iso, utcnow
+from audit.events import ActorKind, Outcome, iso, utcnow
 from consent import Actor, Basis, ConsentService
 from document_specs.loader import SpecCatalog
 from document_specs.model import DocumentSpec, FieldSpec
@@ -27,16 +28,24 @@ from hub.errors import Problem
 from hub.schemas import AuditRefOut, LookupRequest, LookupResponse
 
 
+class _NoUseLeft(Exception):
+    """The consent's last use went to a concurrent lookup."""
+
+
 @dataclass(frozen=True)
 class _Attempt:
     actor: Actor
     request_id: str
+    kind: str = "lookup"
     subject_commitment: str | None = None
     document_type: str | None = None
     view: str | None = None
     purpose_code: str | None = None
     purpose_text: str | None = None
     basis: str | None = None
+
+
+_ACTOR_KINDS: dict[str, ActorKind] = {"client": "client", "official": "official", "resident": "resident"}
 
 
 def _coerce(spec: FieldSpec, value: Any) -> Any:
@@ -84,19 +93,21 @@ class Broker:
         consent: ConsentService,
         audit: AuditLog,
         committer: SubjectCommitter,
+        sessions: async_sessionmaker[AsyncSession],
     ) -> None:
+        self.sessions = sessions
         self.catalog = catalog
         self.adapters = adapters
         self.consent = consent
         self.audit = audit
         self.committer = committer
 
-    async def _record(
+    def _event(
         self, attempt: _Attempt, outcome: Outcome, reason: str, fields: tuple[str, ...] = ()
-    ) -> EventRef:
-        event = AuditEvent(
-            kind="lookup",
-            actor_kind="client" if attempt.actor.kind == "client" else "official",
+    ) -> AuditEvent:
+        return AuditEvent(
+            kind=attempt.kind,
+            actor_kind=_ACTOR_KINDS.get(attempt.actor.kind, "system"),
             actor_id=attempt.actor.id,
             actor_org=attempt.actor.org,
             subject_commitment=attempt.subject_commitment,
@@ -110,6 +121,11 @@ class Broker:
             reason=reason,
             request_id=attempt.request_id,
         )
+
+    async def _record(
+        self, attempt: _Attempt, outcome: Outcome, reason: str, fields: tuple[str, ...] = ()
+    ) -> EventRef:
+        event = self._event(attempt, outcome, reason, fields)
         try:
             return await self.audit.append(event)
         except AuditUnavailable:
@@ -133,6 +149,7 @@ class Broker:
             ) from None
 
         purpose = request.purpose_in()
+        basis = Basis(statute=request.basis.statute, consent_id=request.basis.consent_id)
         attempt = _Attempt(
             actor=actor,
             request_id=request_id,
@@ -140,81 +157,151 @@ class Broker:
             view=request.view,
             purpose_code=purpose.code,
             purpose_text=purpose.text,
-            basis=Basis(statute=request.basis.statute).describe(),
+            basis=basis.describe(),
         )
-        try:
-            subject = resident_number.normalize(request.subject.resident_number)
-        except resident_number.InvalidResidentNumber:
-            raise await self._refuse(
-                attempt, "invalid", "malformed_resident_number", Problem(422, "invalid-resident-number")
-            ) from None
-        commitment = self.committer.commit(subject)
-        attempt = _Attempt(**{**attempt.__dict__, "subject_commitment": commitment})
+        subject: str | None = None
+        commitment: str | None = None
+        if request.subject is not None:
+            try:
+                subject = resident_number.normalize(request.subject.resident_number)
+            except resident_number.InvalidResidentNumber:
+                raise await self._refuse(
+                    attempt, "invalid", "malformed_resident_number", Problem(422, "invalid-resident-number")
+                ) from None
+            commitment = self.committer.commit(subject)
+            attempt = replace(attempt, subject_commitment=commitment)
 
-        document = self.catalog.get(request.document_type)
-        if document is None:
-            raise await self._refuse(
-                attempt,
-                "invalid",
-                "unknown_document_type",
-                Problem(404, "unknown-document-type", document_type=request.document_type),
-            )
-        if document.view(request.view) is None:
-            raise await self._refuse(
-                attempt,
-                "invalid",
-                "unknown_view",
-                Problem(404, "unknown-view", document_type=document.type, view=request.view),
-            )
-
-        basis = Basis(statute=request.basis.statute)
+        document = await self._document(attempt, request.document_type, request.view)
         decision = await self.consent.authorize(
             actor, commitment, document, request.view, purpose.code, basis
         )
-        attempt = _Attempt(**{**attempt.__dict__, "basis": decision.basis})
+        attempt = replace(
+            attempt, basis=decision.basis, subject_commitment=decision.subject_commitment or commitment
+        )
         if not decision.allowed:
             raise await self._refuse(
                 attempt,
                 "denied",
                 decision.reason,
-                Problem(
-                    403,
-                    "basis-not-allowed",
-                    extra={"reason": decision.reason},
-                    statute=basis.statute,
-                    client_kind=actor.client_kind,
-                    view=request.view,
-                    document_type=document.type,
-                ),
+                self._refusal(decision.reason, actor, basis, document, request.view),
             )
+        subject = decision.subject or subject
+        assert subject is not None
+        return await self.release(attempt, document, request.view, subject, consent_id=decision.consent_id)
 
-        fields = released_field_names(document, request.view)
-        adapter = self.adapters[document.adapter]
-        try:
-            record = await adapter.fetch(
-                document.query, subject, document.view_selection(request.view).keys()
-            )
-        except AgencyError as exc:
+    def _refusal(self, reason: str, actor: Actor, basis: Basis, document: DocumentSpec, view: str) -> Problem:
+        if reason.startswith("consent_"):
+            status = 404 if reason == "consent_not_found" else 403
+            return Problem(status, reason.replace("_", "-"), extra={"reason": reason})
+        return Problem(
+            403,
+            "basis-not-allowed",
+            extra={"reason": reason},
+            statute=basis.statute,
+            client_kind=actor.client_kind,
+            view=view,
+            document_type=document.type,
+        )
+
+    async def _document(self, attempt: _Attempt, document_type: str, view: str) -> DocumentSpec:
+        document = self.catalog.get(document_type)
+        if document is None:
             raise await self._refuse(
                 attempt,
-                "agency_error",
-                exc.reason.split(":")[0],
-                Problem(503, "agency-unavailable", headers={"Retry-After": "10"}, agency=exc.agency),
-            ) from None
+                "invalid",
+                "unknown_document_type",
+                Problem(404, "unknown-document-type", document_type=document_type),
+            )
+        if document.view(view) is None:
+            raise await self._refuse(
+                attempt,
+                "invalid",
+                "unknown_view",
+                Problem(404, "unknown-view", document_type=document.type, view=view),
+            )
+        return document
+
+    async def release(
+        self,
+        attempt: _Attempt,
+        document: DocumentSpec,
+        view: str,
+        subject: str,
+        consent_id: str | None = None,
+    ) -> LookupResponse:
+        """Fetch, minimise, record (and count the consent use) in one transaction, then answer.
+
+        Callers have already authorised the access; this is the only place fields leave the hub.
+        """
+        fields = released_field_names(document, view)
+        adapter = self.adapters[document.adapter]
+        try:
+            record = await adapter.fetch(document.query, subject, document.view_selection(view).keys())
+        except AgencyError as exc:
+            reason = exc.reason.split(":")[0]
+            if reason == "bad_response":
+                problem = Problem(502, "agency-bad-response", agency=exc.agency)
+            else:
+                problem = Problem(503, "agency-unavailable", headers={"Retry-After": "10"}, agency=exc.agency)
+            raise await self._refuse(attempt, "agency_error", reason, problem) from None
         if record is None:
             raise await self._refuse(
                 attempt, "not_found", "subject_not_found", Problem(404, "subject-not-found")
             )
 
-        released = minimize(document, request.view, record)
+        try:
+            released = minimize(document, view, record)
+        except (ValueError, TypeError):
+            # The agency answered with values that do not fit the spec's types: its answer, not ours.
+            problem = Problem(502, "agency-bad-response", agency=document.adapter)
+            raise await self._refuse(attempt, "agency_error", "bad_response", problem) from None
         fetched_at = utcnow()
-        ref = await self._record(attempt, "ok", "allowed", fields)
+        event = self._event(attempt, "ok", "allowed", fields)
+        try:
+            async with self.sessions() as session, session.begin():
+                if consent_id is not None and not await self.consent.use(
+                    session, consent_id, attempt.actor.id
+                ):
+                    raise _NoUseLeft()
+                ref = await self.audit.append_in(session, event)
+        except _NoUseLeft:
+            raise await self._refuse(
+                attempt,
+                "denied",
+                "consent_exhausted",
+                Problem(403, "consent-exhausted", extra={"reason": "consent_exhausted"}),
+            ) from None
+        except Exception:  # the record is not durable: nothing leaves the hub
+            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
         return LookupResponse(
             lookup_id=str(uuid.uuid4()),
             document_type=document.type,
-            view=request.view,
+            view=view,
             holder=document.holder,
             fetched_at=iso(fetched_at),
             fields=released,
             audit=AuditRefOut(event_id=ref.event_id),
         )
+
+    async def preview(
+        self,
+        actor: Actor,
+        subject: str,
+        document_type: str,
+        view: str,
+        request_id: str,
+        kind: str = "preview",
+    ) -> LookupResponse:
+        """A resident's own data (consent preview, self-issuance): audited, with basis ``self``."""
+        attempt = _Attempt(
+            actor=actor,
+            request_id=request_id,
+            kind=kind,
+            subject_commitment=self.committer.commit(subject),
+            document_type=document_type,
+            view=view,
+            purpose_code=kind,
+            basis="self",
+        )
+        document = await self._document(attempt, document_type, view)
+        return await self.release(attempt, document, view, subject)

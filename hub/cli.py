@@ -33,13 +33,18 @@ DEMO_CLIENTS: list[dict[str, Any]] = [
         "name": "Demo Bank (데모은행)",
         "kind": "bank",
         "statutes": ["KR-FTRA-5-2"],
+        # Where the bank-flow walk-through in the README sends residents back to.
+        "redirect_uris": ["http://127.0.0.1:9000/callback"],
     },
     {
         "client_id": "demo-agency",
         "client_secret": "demo-agency-secret",
         "name": "Demo District Office (데모구청)",
         "kind": "agency",
-        "statutes": ["KR-RRA-29-2-1"],
+        "statutes": [
+            *("KR-RRA-29-2-1", "KR-FRRA-14-1-1", "KR-NTCA-107", "KR-FBTA-81-13-1"),
+            *("KR-LTCA-5", "KR-EGA-36-2", "KR-BA-38", "KR-MVMA-7"),
+        ],
     },
 ]
 DEMO_ACCOUNTS = [
@@ -103,6 +108,25 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
             progress.update(task, completed=seeded)
     finally:
         engine.dispose()
+    # The other agencies hold records about the same synthetic people.
+    from adapters.sandbox import agencies
+
+    with Progress(
+        TextColumn("[bold]seeding {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for agency in agencies.SEEDERS:
+            task = progress.add_task(agency, total=total)
+            agencies.seed_database(
+                agency,
+                sync_url(settings.agency_database_url(agency)),
+                count=total,
+                progress=lambda n, task=task: progress.update(task, completed=n),  # type: ignore[misc]
+            )
+            progress.update(task, completed=total)
     return seeded
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.resident_number import LOOKS_LIKE
 
@@ -35,16 +35,33 @@ class PurposeIn(_Body):
         return value
 
 
-class StatuteBasisIn(_Body):
-    statute: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9-]+$", max_length=64, examples=["KR-FTRA-5-2"])
+class BasisIn(_Body):
+    """Exactly one of: a statute code the client holds, or the id of a consent granted to the caller."""
+
+    statute: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}-[A-Z0-9-]+$", max_length=64, examples=["KR-FTRA-5-2"]
+    )
+    consent_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BasisIn:
+        if (self.statute is None) == (self.consent_id is None):
+            raise ValueError("give exactly one of statute or consent_id")
+        return self
 
 
 class LookupRequest(_Body):
     document_type: str = Field(max_length=64, examples=["resident_registration_abstract"])
     view: str = Field(max_length=64, examples=["basic"])
-    subject: SubjectIn
+    subject: SubjectIn | None = Field(default=None, description="required with a statute; a consent names it")
     purpose: PurposeIn | str = Field(description="a purpose code, or {code, text}")
-    basis: StatuteBasisIn
+    basis: BasisIn
+
+    @model_validator(mode="after")
+    def _subject_with_statute(self) -> LookupRequest:
+        if self.basis.statute is not None and self.subject is None:
+            raise ValueError("a statutory lookup names its subject")
+        return self
 
     @field_validator("purpose")
     @classmethod

@@ -31,7 +31,26 @@ class Settings(BaseSettings):
     # Agency databases: ``{"mois": "sqlite+aiosqlite:///var/agency_mois.db"}``; missing ones are derived.
     agency_database_urls: dict[str, str] = Field(default_factory=dict)
     agency_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Agency resilience (adapters/resilience.py). Per-agency overall deadlines override the default above;
+    # an attempt may get a shorter timeout so a retry after a hung attempt still fits in the deadline.
+    agency_timeouts: dict[str, float] = Field(default_factory=dict)
+    agency_attempt_timeout_seconds: float | None = Field(default=None, gt=0, le=60)
+    agency_retries: int = Field(default=2, ge=0, le=5)
+    agency_backoff_seconds: float = Field(default=0.05, ge=0, le=5)
+    agency_breaker_threshold: int = Field(default=5, ge=1, le=1000)
+    agency_breaker_cooldown_seconds: float = Field(default=30.0, ge=0, le=3600)
+    agency_max_response_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # HTTP agencies (REST/SOAP): ``{"nts": "https://…"}``; missing ones are ``{public_url}/sandbox/<agency>``.
+    agency_base_urls: dict[str, str] = Field(default_factory=dict)
+    # How the hub reaches the sandbox HTTP agencies it also serves under /sandbox: "asgi" calls them
+    # in-process through httpx's ASGI transport (no port, works whatever port the hub listens on), "http"
+    # over the network at their base URL. Agencies with an explicit base URL always use the network.
+    sandbox_transport: Literal["asgi", "http"] = "asgi"
     sandbox_resident_count: int = Field(default=10_000, ge=1)
+    # E-documents: an external RFC 3161 time-stamping authority (default: the hub's own, in-process), and
+    # where the Korean font converted for PDFs is cached (default: ~/.cache/gongyu/fonts).
+    tsa_url: str | None = None
+    font_cache_dir: Path | None = None
     # How often the audit integrator looks for new events; 0 turns the background task off (tests drive it).
     integrator_interval_seconds: float = Field(default=0.5, ge=0, le=1)
     log_level: str = "INFO"
@@ -59,6 +78,12 @@ class Settings(BaseSettings):
     @property
     def effective_pepper_file(self) -> Path:
         return self.audit_pepper_file or self.effective_key_dir / "audit-pepper"
+
+    def agency_timeout(self, agency: str) -> float:
+        return self.agency_timeouts.get(agency, self.agency_timeout_seconds)
+
+    def agency_base_url(self, agency: str) -> str:
+        return self.agency_base_urls.get(agency) or f"{self.public_url.rstrip('/')}/sandbox/{agency}"
 
     def agency_database_url(self, agency: str) -> str:
         """Async URL of a sandbox agency's own database: a sibling file or a sibling PostgreSQL database."""

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.base import Adapter
 from adapters.registry import AdapterRegistry
+from adapters.resilience import ResiliencePolicy
+from adapters.rest import RestAdapter
+from adapters.sandbox import apps as sandbox_apps
+from adapters.soap import SoapAdapter
 from adapters.sql import SqlAdapter
 from audit import AuditLog, SubjectCommitter
 from audit.integrator import Integrator
@@ -14,14 +21,19 @@ from audit.service import AuditReader
 from audit.signer import LogSigner
 from consent import ConsentService
 from document_specs.loader import SpecCatalog, load_catalog
+from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
 from hub.db import create_engine, session_factory
+from hub.issuance.service import IssuanceService, build_issuance
 from hub.keys import KeyRing, load_keyring
 from hub.settings import Settings
+from hub.signing import jws_signer
 
 # The sandbox agencies the embedded default connects to; real deployments configure their own.
-SQL_AGENCIES = ("mois",)
+SQL_AGENCIES = ("mois", "localtax", "molit")
+HTTP_AGENCIES = sandbox_apps.HTTP_AGENCIES  # name -> "rest" | "soap"
+SANDBOX_XSD_DIR = Path(sandbox_apps.__file__).resolve().parent / "xsd"
 
 
 @dataclass
@@ -36,22 +48,67 @@ class HubState:
     broker: Broker
     audit_reader: AuditReader
     integrator: Integrator
+    issuance: IssuanceService
 
     async def close(self) -> None:
         await self.adapters.close()
         await self.engine.dispose()
 
 
-def build_adapters(settings: Settings) -> AdapterRegistry:
-    return AdapterRegistry(
-        SqlAdapter(name, settings.agency_database_url(name), timeout=settings.agency_timeout_seconds)
-        for name in SQL_AGENCIES
+def agency_policy(settings: Settings, agency: str) -> ResiliencePolicy:
+    return ResiliencePolicy(
+        timeout=settings.agency_timeout(agency),
+        attempt_timeout=settings.agency_attempt_timeout_seconds,
+        retries=settings.agency_retries,
+        backoff=settings.agency_backoff_seconds,
+        failure_threshold=settings.agency_breaker_threshold,
+        cooldown=settings.agency_breaker_cooldown_seconds,
     )
 
 
-def build_state(settings: Settings, catalog: SpecCatalog | None = None) -> HubState:
+def sandbox_transport(settings: Settings, *, include_hostile: bool = False) -> httpx.AsyncBaseTransport:
+    """In-process transport to the sandbox HTTP agencies (URLs ``…/sandbox/<agency>/…``)."""
+    app = sandbox_apps.create_root_app(settings.agency_database_url, include_hostile=include_hostile)
+    return httpx.ASGITransport(app=app)
+
+
+def http_adapter(
+    settings: Settings,
+    name: str,
+    kind: str,
+    *,
+    base_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    xsd: Path | None = None,
+) -> Adapter:
+    url = base_url or settings.agency_base_url(name)
+    policy = agency_policy(settings, name)
+    limit = settings.agency_max_response_bytes
+    if kind == "soap":
+        return SoapAdapter(name, url, xsd=xsd, policy=policy, transport=transport, max_response_bytes=limit)
+    return RestAdapter(name, url, policy=policy, transport=transport, max_response_bytes=limit)
+
+
+def build_adapters(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> AdapterRegistry:
+    """Every configured agency; ``transport`` (tests) replaces the network for the sandbox HTTP agencies."""
+    registry = AdapterRegistry(
+        SqlAdapter(name, settings.agency_database_url(name), policy=agency_policy(settings, name))
+        for name in SQL_AGENCIES
+    )
+    if transport is None and settings.sandbox_transport == "asgi":
+        transport = sandbox_transport(settings)
+    for name, kind in HTTP_AGENCIES.items():
+        xsd = SANDBOX_XSD_DIR / f"{name}.xsd" if kind == "soap" else None
+        explicit = name in settings.agency_base_urls
+        registry.add(http_adapter(settings, name, kind, transport=None if explicit else transport, xsd=xsd))
+    return registry
+
+
+def build_state(
+    settings: Settings, catalog: SpecCatalog | None = None, adapters: AdapterRegistry | None = None
+) -> HubState:
     catalog = catalog if catalog is not None else load_catalog()
-    adapters = build_adapters(settings)
+    adapters = adapters if adapters is not None else build_adapters(settings)
     adapters.validate((spec.type, spec.adapter, spec.query) for spec in catalog.values())
     keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
     engine = create_engine(settings.effective_database_url)
@@ -62,7 +119,12 @@ def build_state(settings: Settings, catalog: SpecCatalog | None = None) -> HubSt
         audience=settings.token_audience,
         ttl_seconds=settings.token_ttl_seconds,
     )
-    broker = Broker(catalog, adapters, ConsentService(), AuditLog(sessions), SubjectCommitter(keys.pepper))
+    consent = ConsentService(
+        sessions,
+        sealer=NumberSealer(keys.data_key),
+        sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
+    )
+    broker = Broker(catalog, adapters, consent, AuditLog(sessions), SubjectCommitter(keys.pepper), sessions)
     signer = LogSigner(settings.origin, keys.log_key.private_key)
     return HubState(
         settings,
@@ -75,4 +137,15 @@ def build_state(settings: Settings, catalog: SpecCatalog | None = None) -> HubSt
         broker,
         audit_reader=AuditReader(sessions, signer),
         integrator=Integrator(sessions, signer),
+        issuance=build_issuance(
+            issuer=settings.public_url,
+            public_url=settings.public_url,
+            key_dir=settings.effective_key_dir,
+            data_key=keys.data_key,
+            sessions=sessions,
+            catalog=catalog,
+            broker=broker,
+            tsa_url=settings.tsa_url,
+            font_cache_dir=settings.font_cache_dir,
+        ),
     )

@@ -18,10 +18,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import create_engine, text
 
+from adapters.sandbox import agencies as sandbox_agencies
 from adapters.sandbox import mois
 from audit import SubjectCommitter
 from hub.app import create_app
-from hub.auth.accounts import create_account
+from hub.auth.accounts import NumberSealer, create_account
 from hub.auth.clients import create_client
 from hub.db import create_engine as create_async_engine
 from hub.db import session_factory
@@ -33,6 +34,9 @@ from hub.state import HubState, build_state
 PG_ADMIN_URL = "postgresql+psycopg2://root@127.0.0.1:5432/postgres"
 SEEDED_RESIDENTS = 400
 
+ISSUE5_AGENCY_STATUTES = ["KR-FRRA-14-1-1", "KR-NTCA-107", "KR-FBTA-81-13-1", "KR-LTCA-5", "KR-EGA-36-2"]
+ISSUE5_AGENCY_STATUTES += ["KR-BA-38", "KR-MVMA-7"]
+
 TEST_CLIENTS = [
     {
         "client_id": "test-bank",
@@ -40,13 +44,15 @@ TEST_CLIENTS = [
         "name": "Test Bank",
         "kind": "bank",
         "statutes": ["KR-FTRA-5-2", "KR-RRA-29-2-1"],
+        "redirect_uris": ["https://bank.test/callback"],
     },
     {
         "client_id": "test-agency",
         "client_secret": "test-agency-secret",
         "name": "Test Office",
         "kind": "agency",
-        "statutes": ["KR-RRA-29-2-1"],
+        # Issue 5 catalog: family registry, national/local tax, health insurance, building/vehicle registers.
+        "statutes": ["KR-RRA-29-2-1", *ISSUE5_AGENCY_STATUTES],
     },
 ]
 
@@ -82,6 +88,10 @@ def _prepare(settings: Settings) -> list[dict[str, str]]:
     mois.seed(engine, count=SEEDED_RESIDENTS)
     residents = mois.demo_residents(engine, 5)
     engine.dispose()
+    # The other sandbox agencies (issue 5): their own databases, seeded from the same synthetic residents.
+    for agency in sandbox_agencies.SEEDERS:
+        url = sync_url(settings.agency_database_url(agency))
+        sandbox_agencies.seed_database(agency, url, SEEDED_RESIDENTS)
 
     keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
 
@@ -91,15 +101,17 @@ def _prepare(settings: Settings) -> list[dict[str, str]]:
             for client in TEST_CLIENTS:
                 await create_client(session, **client)
             committer = SubjectCommitter(keys.pepper)
-            for i, resident in enumerate(residents[:2]):
-                commitment = committer.commit(resident["resident_number"].replace("-", ""))
+            sealer = NumberSealer(keys.data_key)
+            for i, resident in enumerate(residents[:3]):
+                number = resident["resident_number"].replace("-", "")
                 await create_account(
                     session,
                     username=f"resident{i}",
                     password=f"resident{i}-pw",
                     role="resident",
                     display_name=resident["name_ko"],
-                    subject_commitment=commitment,
+                    subject_commitment=committer.commit(number),
+                    resident_number_sealed=sealer.seal(number),
                 )
             await create_account(
                 session,
@@ -144,7 +156,8 @@ def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backe
         yield Backend("postgres", settings, _prepare(settings))
     finally:
         _drop_pg(name)
-        _drop_pg(f"{name}_agency_mois")
+        for agency in ("mois", *sandbox_agencies.SEEDERS):
+            _drop_pg(f"{name}_agency_{agency}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

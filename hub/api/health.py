@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -43,12 +44,14 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 
 @router.get("/.well-known/gongyu/keys")
-async def published_keys(state: StateDep) -> dict[str, list[dict[str, str]]]:
-    """JWKS of the hub's public keys (token signing now; receipts, documents and the log later)."""
+async def published_keys(state: StateDep) -> dict[str, list[dict[str, Any]]]:
+    """JWKS of the hub's public keys: tokens, the log, e-document keys (with validity) and the issuance CA."""
     log_key = {
         **state.keys.log_key.public_jwk(),
         "kid": state.audit_reader.signer.verifier_key.split("+")[1],
         "use": "gongyu-log-checkpoint",
         "gongyu_verifier_key": state.audit_reader.signer.verifier_key,
     }
-    return {"keys": [state.keys.token_key.public_jwk(), log_key]}
+    # The issuance CA is created on first use (key generation): off the event loop.
+    documents = await asyncio.to_thread(state.issuance.jwks)
+    return {"keys": [state.keys.token_key.public_jwk(), log_key, *documents]}

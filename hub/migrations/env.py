@@ -6,10 +6,12 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from audit.models import AuditBase
+from consent.models import ConsentBase
 from hub.auth.models import HubBase
+from hub.issuance.models import IssuanceBase
 
 config = context.config
-target_metadata = [HubBase.metadata, AuditBase.metadata]
+target_metadata = [HubBase.metadata, AuditBase.metadata, ConsentBase.metadata, IssuanceBase.metadata]
 
 
 def run_migrations_offline() -> None:
