@@ -225,7 +225,8 @@ class ConsentService:
             purpose_text=purpose_text,
             mode=mode,
             consent_days=consent_days,
-            max_uses=1 if mode == "one_time" else max_uses,
+            # A use is one document fetched: "one time" means each named document once.
+            max_uses=(1 if mode == "one_time" else max_uses) * max(1, len(documents)),
             redirect_uri=redirect_uri,
             state=state,
             status="pending",

@@ -13,7 +13,7 @@ from hub import errors
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.logging import RequestContextMiddleware, configure
-from hub.schemas import LookupRequest
+from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from hub.web import pages
@@ -62,14 +62,11 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     def openapi() -> dict[str, object]:
         schema = original_openapi()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(
-            LookupRequest.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {})
-        )
-        components["LookupRequest"] = {
-            k: v
-            for k, v in LookupRequest.model_json_schema(ref_template="#/components/schemas/{model}").items()
-            if k != "$defs"
-        }
+        # The lookup bodies are parsed by the broker (so malformed ones are audited); publish their schemas.
+        for model in (LookupRequest, BundleLookupRequest):
+            full = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(full.pop("$defs", {}))
+            components[model.__name__] = full
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,12 +7,14 @@ reason code; if the audit append fails nothing is returned (fail closed).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,10 +24,12 @@ from audit import AuditEvent, AuditLog, AuditUnavailable, EventRef, SubjectCommi
 from audit.events import ActorKind, Outcome, iso, utcnow
 from consent import Actor, Basis, ConsentService
 from document_specs.loader import SpecCatalog
-from document_specs.model import DocumentSpec, FieldSpec
+from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
 from hub.errors import Problem
-from hub.schemas import AuditRefOut, LookupRequest, LookupResponse
+from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse
+
+_OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
 
 
 class _NoUseLeft(Exception):
@@ -94,8 +98,10 @@ class Broker:
         audit: AuditLog,
         committer: SubjectCommitter,
         sessions: async_sessionmaker[AsyncSession],
+        bundles: Mapping[str, BundleSpec] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.bundles = dict(bundles or {})
         self.catalog = catalog
         self.adapters = adapters
         self.consent = consent
@@ -188,6 +194,49 @@ class Broker:
         subject = decision.subject or subject
         assert subject is not None
         return await self.release(attempt, document, request.view, subject, consent_id=decision.consent_id)
+
+    async def lookup_bundle(self, actor: Actor, body: bytes, request_id: str) -> dict[str, Any]:
+        """Every document of a life-event bundle, fetched concurrently, each audited as its own lookup."""
+        try:
+            request = BundleLookupRequest.model_validate_json(body)
+        except ValidationError as exc:
+            errors = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'} ({e['type']})" for e in exc.errors()[:5]
+            )
+            raise Problem(422, "validation-error", errors=errors) from None
+        bundle = self.bundles.get(request.bundle)
+        if bundle is None:
+            raise Problem(404, "unknown-bundle", bundle=request.bundle)
+        shared = request.model_dump(exclude={"bundle"}, exclude_none=True)
+
+        async def one(document_type: str, view: str, optional: bool) -> dict[str, Any]:
+            payload = orjson.dumps({**shared, "document_type": document_type, "view": view})
+            entry: dict[str, Any] = {"document_type": document_type, "view": view, "optional": optional}
+            try:
+                result = await self.lookup(actor, payload, request_id)
+            except Problem as problem:
+                entry.update(
+                    outcome=_OUTCOMES.get(problem.status, "denied"),
+                    problem={
+                        "type": f"/problems/{problem.slug}",
+                        "status": problem.status,
+                        "reason": problem.extra.get("reason"),
+                    },
+                    audit={"event_id": problem.extra.get("audit_event_id")},
+                )
+                return entry
+            entry.update(
+                outcome="ok",
+                fields=result.fields,
+                fetched_at=result.fetched_at,
+                audit={"event_id": result.audit.event_id},
+                holder=result.holder,
+            )
+            return entry
+
+        results = await asyncio.gather(*(one(d.type, d.view, d.optional) for d in bundle.documents))
+        complete = all(r["outcome"] == "ok" or r["optional"] for r in results)
+        return {"bundle": bundle.id, "complete": complete, "results": list(results)}
 
     def _refusal(self, reason: str, actor: Actor, basis: Basis, document: DocumentSpec, view: str) -> Problem:
         if reason.startswith("consent_"):

@@ -13,6 +13,8 @@ DEFAULT: Final = "ko"
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "en": {
+        "unknown-bundle.title": "Unknown bundle",
+        "unknown-bundle.detail": "There is no life-event bundle '{bundle}'.",
         "csrf-failed.title": "Form expired",
         "csrf-failed.detail": "The form could not be verified; reload the page and try again.",
         "consent-not-found.title": "Consent not found",
@@ -114,6 +116,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "unsupported-media-type.detail": "Send the body as {expected}.",
     },
     "ko": {
+        "unknown-bundle.title": "알 수 없는 묶음",
+        "unknown-bundle.detail": "'{bundle}' 생활 사건 묶음이 없습니다.",
         "csrf-failed.title": "양식 만료",
         "csrf-failed.detail": "양식을 확인할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도하십시오.",
         "consent-not-found.title": "동의를 찾을 수 없음",

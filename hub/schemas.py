@@ -72,6 +72,13 @@ class LookupRequest(_Body):
         return self.purpose if isinstance(self.purpose, PurposeIn) else PurposeIn(code=self.purpose)
 
 
+class BundleLookupRequest(_Body):
+    bundle: str = Field(max_length=64, examples=["loan_application"])
+    subject: SubjectIn | None = None
+    purpose: PurposeIn | str
+    basis: BasisIn
+
+
 class AuditRefOut(BaseModel):
     event_id: str
 

@@ -20,7 +20,7 @@ from audit.integrator import Integrator
 from audit.service import AuditReader
 from audit.signer import LogSigner
 from consent import ConsentService
-from document_specs.loader import SpecCatalog, load_catalog
+from document_specs.loader import SpecCatalog, load_bundles, load_catalog
 from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
@@ -124,7 +124,10 @@ def build_state(
         sealer=NumberSealer(keys.data_key),
         sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
     )
-    broker = Broker(catalog, adapters, consent, AuditLog(sessions), SubjectCommitter(keys.pepper), sessions)
+    bundles = load_bundles(catalog)  # a broken bundle stops start-up, like a broken spec
+    broker = Broker(
+        catalog, adapters, consent, AuditLog(sessions), SubjectCommitter(keys.pepper), sessions, bundles
+    )
     signer = LogSigner(settings.origin, keys.log_key.private_key)
     return HubState(
         settings,

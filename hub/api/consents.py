@@ -54,8 +54,11 @@ class DocumentRef(BaseModel):
 
 
 class ConsentRequestIn(BaseModel):
+    """Name the documents, or a life-event bundle (one consent then covers all its documents)."""
+
     model_config = ConfigDict(extra="forbid")
-    documents: list[DocumentRef] = Field(min_length=1, max_length=20)
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=20)
+    bundle: str | None = Field(default=None, max_length=64)
     purpose: PurposeIn
     mode: Literal["one_time", "standing"] = "one_time"
     consent_days: int = Field(default=30, ge=1, le=365)
@@ -171,7 +174,15 @@ async def create_consent_request(body: ConsentRequestIn, client: ClientDep, stat
         ).scalar_one_or_none()
     if body.redirect_uri not in (registered or []):
         raise Problem(400, "redirect-uri-not-registered")
-    documents = check_documents(state, body.documents)
+    refs = list(body.documents)
+    if body.bundle is not None:
+        bundle = state.broker.bundles.get(body.bundle)
+        if bundle is None:
+            raise Problem(404, "unknown-bundle", bundle=body.bundle)
+        refs += [DocumentRef(document_type=d.type, view=d.view) for d in bundle.documents]
+    if not refs:
+        raise Problem(422, "validation-error", errors="documents or bundle (missing)")
+    documents = check_documents(state, refs)
     view, _ = await state.broker.consent.create_request(
         requester_kind="client",
         requester_id=client.client_id,

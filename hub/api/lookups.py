@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
 from consent import Actor
@@ -40,6 +42,24 @@ async def create_lookup(request: Request, client: ClientDep, state: StateDep) ->
         kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
     )
     return await state.broker.lookup(actor, await request.body(), request.state.request_id)
+
+
+@router.post(
+    "/lookups/bundle",
+    responses=_ERRORS,  # type: ignore[arg-type]
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BundleLookupRequest"}}},
+        }
+    },
+)
+async def create_bundle_lookup(request: Request, client: ClientDep, state: StateDep) -> dict[str, Any]:
+    """Every document of a life-event bundle under one basis, fetched concurrently, each audited alone."""
+    actor = Actor(
+        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
+    )
+    return await state.broker.lookup_bundle(actor, await request.body(), request.state.request_id)
 
 
 # Registered so the OpenAPI document carries the request schema referenced above.

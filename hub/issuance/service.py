@@ -154,6 +154,7 @@ class IssuanceService:
         self.keys = DocumentKeyRing.load_or_create(config.key_dir / "issuance" / "cose")
         self.signing = _Signing(config)
         self._last_purge = 0.0
+        self._render_lock = threading.Lock()
 
     # --- published keys ---
 
@@ -336,6 +337,21 @@ class IssuanceService:
         payload: str,
     ) -> bytes:
         font = fonts.register(self.config.font_cache_dir)
+        # One document at a time per process: the work is CPU-bound (threads would only contend for the
+        # GIL) and reportlab keeps per-font subsetting state that is not meant for concurrent documents.
+        with self._render_lock:
+            return self._render_and_sign_locked(spec, view, fields, number, issued_at, payload, font)
+
+    def _render_and_sign_locked(
+        self,
+        spec: DocumentSpec,
+        view: str,
+        fields: dict[str, Any],
+        number: str,
+        issued_at: datetime,
+        payload: str,
+        font: str,
+    ) -> bytes:
         unsigned = pdf.render(
             pdf.RenderRequest(
                 spec=spec,
