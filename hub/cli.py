@@ -66,6 +66,16 @@ DEMO_ACCOUNTS = [
 
 
 @app.command()
+def catalog() -> None:
+    """Print the document catalog and bundles as Markdown (the README's table is this output)."""
+    from document_specs.loader import load_bundles, load_catalog
+    from document_specs.markdown import catalog_markdown
+
+    specs = load_catalog()
+    typer.echo(catalog_markdown(specs, load_bundles(specs)), nl=False)
+
+
+@app.command()
 def migrate() -> None:
     """Create or upgrade the hub's database schema (Alembic, to the latest revision)."""
     from hub.migrate import upgrade
