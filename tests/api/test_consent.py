@@ -306,3 +306,41 @@ async def test_a_mandate_does_not_reach_other_document_types(
         headers=agent,
     )
     assert refused.status_code == 403 and refused.json()["reason"] == "mandate_scope"
+
+
+async def test_gongyu_consent_verify_receipt_accepts_a_real_one_and_rejects_a_tampered_one(
+    api: httpx.AsyncClient, hub_state: HubState, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    consent_id = await granted(api, hub_state)
+    resident = account_bearer(hub_state, "resident0")
+    [receipt] = (await api.get(f"/v1/me/consents/{consent_id}/receipts", headers=resident)).json()["receipts"]
+    (tmp_path / "keys.json").write_text((await api.get("/.well-known/gongyu/keys")).text)
+    (tmp_path / "receipt.jws").write_text(receipt["jws"])
+    header, payload, signature = receipt["jws"].split(".")
+    (tmp_path / "forged.jws").write_text(f"{header}.{payload[:-4]}AAAA.{signature}")
+
+    def verify(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "consent",
+                "verify-receipt",
+                str(tmp_path / name),
+                "--jwks",
+                str(tmp_path / "keys.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    good = verify("receipt.jws")
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["consent_id"] == consent_id
+    assert verify("forged.jws").returncode == 1
