@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean debian-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Outside tools the tests drive for real: Debian's chromium (browser tests; never a downloaded browser),
+# pdfsig/pdftotext/pdffonts (poppler-utils) and openssl. Installed with apt-get when missing (as root).
+debian-tools:
+	bash scripts/system-deps.sh
+
 demo: $(STAMP)
 	$(BIN)/gongyu demo
 
-test: $(STAMP)
+test: $(STAMP) debian-tools
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
