@@ -339,11 +339,25 @@ def audit_verify(
     verifier_key: Annotated[
         str | None, typer.Option(help="the log's verifier key (default: derived from KEY_DIR's log key)")
     ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="verify a running hub over HTTP instead (public endpoints + export)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="GONGYU_AUDITOR_TOKEN", help="auditor bearer token, with --url")
+    ] = None,
 ) -> None:
-    """Recompute the whole Merkle tree from the stored events and check every checkpoint and node."""
+    """Recompute the whole Merkle tree from the stored events and check every checkpoint and node.
+
+    With --url, check a running hub from outside: the signed checkpoint, and (with an auditor token) that the
+    exported events hash to its root.
+    """
     from audit.checkpoint import verifier_key as make_verifier_key
     from audit.verify import verify_log
     from hub.keys import load_keyring
+
+    if url is not None:
+        _verify_remote(url, token, verifier_key)
+        return
 
     settings = Settings()
     if database_url:
@@ -481,6 +495,45 @@ def audit_export(
     console.print(
         f"[green]exported[/] {signed['manifest']['rows']} events to {out} (manifest: {manifest_path})"
     )
+
+
+def _verify_remote(url: str, token: str | None, verifier_key: str | None) -> None:
+    import httpx
+
+    from audit.remote import verify_remote
+
+    try:
+        with Progress(
+            TextColumn("[bold]verifying exported leaves"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("leaves", total=None)
+            report = verify_remote(
+                url.rstrip("/"),
+                token,
+                verifier_key,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except httpx.HTTPError as exc:
+        console.print(f"[red]error:[/] could not read the log at {url}: {exc}")
+        raise typer.Exit(2) from None
+    if not report.key_pinned:
+        console.print(
+            "[yellow]note:[/] the verifier key came from the hub itself; pin it with --verifier-key"
+        )
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+    what = (
+        f"{report.leaves_checked} leaves match"
+        if token
+        else "signature only (no --token: leaves not checked)"
+    )
+    console.print(f"[green]checkpoint verified[/] at tree size {report.tree_size}; {what}")
 
 
 @audit_app.command("prove")

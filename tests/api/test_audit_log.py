@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
+from audit import AuditEvent
 from audit.checkpoint import parse_verifier_key, verify_checkpoint
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from hub.state import HubState
@@ -174,14 +174,20 @@ async def test_a_resident_cannot_read_another_residents_leaf(
 async def test_entries_with_a_future_visible_from_are_withheld(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
-    [event_id] = await _lookups(api, hub_state, backend.residents[0]["resident_number"], 1)
-    engine = create_engine(backend.sync_hub_url())
-    with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE audit_events SET visible_from = :v WHERE event_id = :e"),
-            {"v": datetime.now(UTC) + timedelta(days=30), "e": event_id},
-        )
-    engine.dispose()
+    # A covert statutory lookup: in the log from the start, disclosed to the resident only later.
+    commitment = hub_state.broker.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
+    covert = AuditEvent(
+        kind="lookup",
+        actor_kind="client",
+        actor_id="test-agency",
+        actor_org="Test Office",
+        outcome="ok",
+        subject_commitment=commitment,
+        basis="statute:KR-RRA-29-2-1",
+        visible_from=datetime.now(UTC) + timedelta(days=30),
+    )
+    event_id = (await hub_state.broker.audit.append(covert)).event_id
+    await hub_state.integrator.integrate_once()
     page = (
         await api.get(
             "/v1/me/access-log", params={"limit": 100}, headers=account_bearer(hub_state, "resident0")
