@@ -9,7 +9,6 @@ are ``bad_response`` (502 agency-bad-response once the broker maps that reason, 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +30,7 @@ from document_specs.loader import PACKAGE_DIR, load_catalog
 from hub.app import create_app
 from hub.state import SANDBOX_XSD_DIR, HubState, build_adapters, build_state, sandbox_transport
 from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -217,15 +217,9 @@ async def test_the_hostile_agency_answers_a_valid_document_correctly(
 # --- Over a real socket: the body arrives in pieces, so only streaming limits and the deadline help --------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def hostile_server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(hostile.create_app(), host="127.0.0.1", port=port, log_level="error", lifespan="off")
     )
@@ -281,7 +275,7 @@ async def test_hostile_agency_over_a_real_socket(
 
 
 async def test_unreachable_http_agency_is_unavailable_after_bounded_retries() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     rest = RestAdapter("gone", f"http://127.0.0.1:{port}", policy=_policy())
     try:
         with pytest.raises(AgencyError) as raised:

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.integration.test_uvicorn_server import _free_port
+from tests.servers import running_hub
 
 pytestmark = pytest.mark.slow
 CHROMIUM_FLAGS = [
@@ -36,26 +31,10 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def live_server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir), "GONGYU_PUBLIC_URL": base}
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with running_hub(
+        tmp_path / "server.log", {"GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir)}
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 def _decode_qr(data_uri: str) -> str:

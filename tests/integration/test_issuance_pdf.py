@@ -306,3 +306,21 @@ def test_long_lists_flow_onto_more_pages(sqlite_backend: Backend) -> None:
     )
     assert len(PdfFileReader(io.BytesIO(data)).root["/Pages"]["/Kids"]) >= 3
     assert qr.PREFIX  # the module under test renders QR codes on the first page only
+
+
+def test_the_qr_printed_in_the_pdf_scans_and_verifies(issued: Issued, pdf_file: Path, tmp_path: Path) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(pdf_file), str(tmp_path / "page")],
+        check=True,
+        timeout=60,
+    )
+    (page,) = tmp_path.glob("page*.png")
+    found = zxingcpp.read_barcodes(Image.open(page))
+    assert len(found) == 1 and found[0].ec_level == "Q"
+    result = qr.verify(found[0].text, issued.anchors.documents, datetime.now(UTC))
+    assert result.status == "valid" and result.claims is not None
+    assert result.claims.number == issued.number.replace("-", "")
+    assert result.claims.fields is not None and result.claims.fields["name"] == issued.name

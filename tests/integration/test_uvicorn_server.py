@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,41 +13,17 @@ import httpx
 import pytest
 
 from tests.conftest import Backend, lookup_body
+from tests.servers import running_hub
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
     log_path = tmp_path / "server.log"
-    env = {**os.environ, "GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir), "GONGYU_LOG_LEVEL": "INFO"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(f"server did not become ready:\n{log_path.read_text()}")
-                time.sleep(0.2)
-            yield base, log_path
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    env = {"GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir), "GONGYU_LOG_LEVEL": "INFO"}
+    with running_hub(log_path, env) as base:
+        yield base, log_path
 
 
 def test_real_server_issues_tokens_and_answers_lookups(
