@@ -50,17 +50,20 @@ class SqlAdapter(ResilientAdapter):
         url: str,
         *,
         timeout: float = 2.0,
-        pool_size: int = 10,
+        pool_size: int = 24,
         policy: ResiliencePolicy | None = None,
     ) -> None:
         super().__init__(name, policy or ResiliencePolicy(timeout=timeout))
         options: dict[str, Any] = {}
         if not url.startswith("sqlite"):
+            # Reads only: autocommit spares a BEGIN/ROLLBACK pair per lookup, and no pre-ping (three more
+            # round trips per checkout); a dead connection fails the read and the resilience policy retries.
             options = {
                 "pool_size": pool_size,
                 "max_overflow": pool_size,
-                "pool_pre_ping": True,
+                "pool_recycle": 1800,
                 "pool_timeout": self.policy.timeout,
+                "isolation_level": "AUTOCOMMIT",
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._compiled: dict[str, TextClause] = {}

@@ -307,12 +307,13 @@ class Broker:
         fetched_at = utcnow()
         event = self._event(attempt, "ok", "allowed", fields)
         try:
-            async with self.sessions() as session, session.begin():
-                if consent_id is not None and not await self.consent.use(
-                    session, consent_id, attempt.actor.id
-                ):
-                    raise _NoUseLeft()
-                ref = await self.audit.append_in(session, event)
+            if consent_id is None:
+                ref = await self.audit.append(event)  # one autocommitted INSERT
+            else:
+                async with self.sessions() as session, session.begin():
+                    if not await self.consent.use(session, consent_id, attempt.actor.id):
+                        raise _NoUseLeft()
+                    ref = await self.audit.append_in(session, event)
         except _NoUseLeft:
             raise await self._refuse(
                 attempt,

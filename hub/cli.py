@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine, select
 
+from hub.issuance.cli import doc_app, keys_app
 from hub.settings import Settings, async_url, sync_url
 
 app = typer.Typer(help="Gongyu (공유): consent-gated document hub.", no_args_is_help=True)
@@ -25,6 +26,8 @@ app.add_typer(accounts_app, name="accounts")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 consent_app = typer.Typer(help="Consents and their receipts.", no_args_is_help=True)
 app.add_typer(consent_app, name="consent")
+app.add_typer(doc_app, name="doc")
+app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
@@ -603,6 +606,9 @@ def demo(
     finally:
         engine.dispose()
     asyncio.run(_seed_demo_principals(settings, residents))
+    from hub.issuance import fonts
+
+    fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
     base = f"http://{host}:{port}"
     console.rule("[bold]Gongyu demo")
     console.print(

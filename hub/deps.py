@@ -11,7 +11,7 @@ from hub.errors import Problem
 from hub.state import HubState
 
 
-def get_state(request: Request) -> HubState:
+async def get_state(request: Request) -> HubState:
     state: HubState = request.app.state.hub
     return state
 
@@ -26,23 +26,27 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def current_account(request: Request, state: Annotated[HubState, Depends(get_state)]) -> AccountPrincipal:
+async def current_account(
+    request: Request, state: Annotated[HubState, Depends(get_state)]
+) -> AccountPrincipal:
     return state.tokens.verify_account(_bearer(request))
 
 
-def current_resident(account: Annotated[AccountPrincipal, Depends(current_account)]) -> AccountPrincipal:
+async def current_resident(
+    account: Annotated[AccountPrincipal, Depends(current_account)],
+) -> AccountPrincipal:
     if account.role != "resident" or not account.subject_commitment:
         raise Problem(403, "role-required", role="resident")
     return account
 
 
-def current_auditor(account: Annotated[AccountPrincipal, Depends(current_account)]) -> AccountPrincipal:
+async def current_auditor(account: Annotated[AccountPrincipal, Depends(current_account)]) -> AccountPrincipal:
     if account.role != "auditor":
         raise Problem(403, "role-required", role="auditor")
     return account
 
 
-def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
+async def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
     principal = state.tokens.verify(_bearer(request))
     request.scope.setdefault("state", {})["client_id"] = principal.client_id
     return principal

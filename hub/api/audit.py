@@ -74,7 +74,7 @@ async def consistency_proof(
 @router.get("/v1/audit/leaves/{leaf_index}")
 async def leaf(leaf_index: int, request: Request, state: StateDep) -> Response:
     """The leaf bytes (RFC 8785 JSON) for the resident it concerns or an auditor; 404 for anyone else."""
-    account: AccountPrincipal = current_account(request, state)
+    account: AccountPrincipal = await current_account(request, state)
     found = await state.audit_reader.leaf(leaf_index)
     allowed = found is not None and (
         account.role == "auditor"
