@@ -77,22 +77,35 @@ def _create_database(name: str) -> None:
         engine.dispose()
 
 
-def _drop_databases(names: list[str]) -> None:
-    """Best effort: a failed drop must not hide the benchmark's own result or error."""
+def _drop_databases(db: str) -> list[str]:
+    """Drop the hub's database and every agency database the hub derived from it (``<db>_agency_*``).
+
+    The hub creates one per agency it knows, and that list grows, so the names are read from the server
+    rather than assumed. Best effort: a failed drop must not hide the benchmark's own result or error.
+    """
+    dropped: list[str] = []
     try:
         engine = _maintenance_engine()
     except Exception as exc:
-        print(f"bench: could not connect to drop {names}: {exc}", file=sys.stderr)
-        return
+        print(f"bench: could not connect to drop {db}*: {exc}", file=sys.stderr)
+        return dropped
     try:
         with engine.connect() as conn:
-            for name in names:
+            derived = conn.execute(
+                text(
+                    "SELECT datname FROM pg_database WHERE datname LIKE :pattern ESCAPE '!' ORDER BY datname"
+                ),
+                {"pattern": db.replace("_", "!_") + "!_agency!_%"},
+            ).scalars()
+            for name in [*derived, db]:
                 try:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    dropped.append(name)
                 except Exception as exc:
                     print(f"bench: could not drop database {name}: {exc}", file=sys.stderr)
     finally:
         engine.dispose()
+    return dropped
 
 
 def _run(step: str, args: list[str], env: dict[str, str], timeout: float = SETUP_TIMEOUT_S) -> str:
@@ -453,7 +466,9 @@ def _load(
             profiler = _start_profiler(
                 server.pid, min(args.profile_seconds, int(window)), args.profile.resolve()
             )
-        time.sleep(window)
+        # Poll rather than sleep through it, so a locust that dies at once does not hold the run.
+        while locust.poll() is None and time.monotonic() - started < window:
+            time.sleep(0.2)
         cpu = _cpu_share(before, _cpu_ticks(server.pid, locust.pid), time.monotonic() - started)
         locust.wait(timeout=args.duration + 60)
         if profiler is not None:
@@ -545,8 +560,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             if created:
-                _drop_databases([agency_db, db])
-                print(f"bench: dropped {db} and {agency_db}", file=sys.stderr)
+                dropped = _drop_databases(db)
+                print(f"bench: dropped {', '.join(dropped) or 'nothing'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -351,3 +351,25 @@ async def test_the_built_in_tsa_answers_openssl_and_its_token_verifies(
         ["openssl", "ts", "-reply", "-in", str(tmp_path / "bad.tsr"), "-text"],
     ).stdout
     assert "Status: Rejected." in status
+
+
+async def test_an_unreachable_external_tsa_issues_nothing(backend: Backend) -> None:
+    settings = backend.settings.model_copy(update={"tsa_url": "http://127.0.0.1:9/tsa"})
+    state = build_state(settings)
+    app = create_app(settings, state=state)
+    try:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+                body = lookup_body(backend.residents[0]["resident_number"])
+                response = await client.post("/v1/issuances", json=body, headers=bearer(state))
+                assert response.status_code == 503, response.text
+                assert response.json()["type"] == "/problems/tsa-unavailable"
+                assert response.headers["retry-after"] == "10"
+    finally:
+        await state.close()
+    engine = create_engine(backend.sync_hub_url())
+    with engine.connect() as conn:
+        statuses = {row[0] for row in conn.execute(text("SELECT status FROM issuances"))}
+    engine.dispose()
+    assert "failed" in statuses and "pending" not in statuses
