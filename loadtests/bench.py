@@ -380,6 +380,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--residents", type=int, default=10_000, help="synthetic residents to seed")
     parser.add_argument("--port", type=int, default=8089, help="server port on 127.0.0.1")
+    parser.add_argument("--document", default="resident_registration_abstract", help="document type")
+    parser.add_argument("--view", default="basic", help="view of that document")
+    parser.add_argument("--statute", default="KR-FTRA-5-2", help="statute the client cites (and is granted)")
+    parser.add_argument("--kind", choices=("bank", "agency"), default="bank", help="client kind")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -498,9 +502,9 @@ def _prepare(args: argparse.Namespace, env: dict[str, str], agency_db: str, tmp:
             "--name",
             "Bench Bank",
             "--kind",
-            "bank",
+            args.kind,
             "--statute",
-            "KR-FTRA-5-2",
+            args.statute,
             "--json",
         ],
         env,
@@ -513,6 +517,9 @@ def _prepare(args: argparse.Namespace, env: dict[str, str], agency_db: str, tmp:
         "GONGYU_BENCH_CLIENT_ID": str(client["client_id"]),
         "GONGYU_BENCH_CLIENT_SECRET": str(client["client_secret"]),
         "GONGYU_BENCH_RESIDENTS_FILE": str(residents_file),
+        "GONGYU_BENCH_DOCUMENT": args.document,
+        "GONGYU_BENCH_VIEW": args.view,
+        "GONGYU_BENCH_STATUTE": args.statute,
     }
 
 

@@ -152,11 +152,11 @@ class BankLookupUser(FastHttpUser):
             gevent.sleep(1.0)
             return
         body = {
-            "document_type": "resident_registration_abstract",
-            "view": "basic",
+            "document_type": os.environ.get("GONGYU_BENCH_DOCUMENT", "resident_registration_abstract"),
+            "view": os.environ.get("GONGYU_BENCH_VIEW", "basic"),
             "subject": {"resident_number": random.choice(_residents())},
             "purpose": {"code": "loan-screening"},
-            "basis": {"statute": "KR-FTRA-5-2"},
+            "basis": {"statute": os.environ.get("GONGYU_BENCH_STATUTE", "KR-FTRA-5-2")},
         }
         with self.client.post(
             "/v1/lookups",
