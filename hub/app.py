@@ -16,7 +16,7 @@ from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
-from hub.web import pages
+from hub.web import pages, portal
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
         app.include_router(module.router)
     # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo.
     app.include_router(pages.router)
+    app.include_router(portal.router)
     app.mount("/static", pages.static, name="static")
     app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
 

@@ -1,0 +1,386 @@
+"""The resident portal: home, my consents (pause, resume, revoke, receipts) and my access history.
+
+The pages call the same services as the API (``hub.api.consents``, ``state.audit_reader``), so a revocation
+made here is audited exactly like one made through ``/v1/me/consents``. The history page carries each entry's
+leaf, leaf hash and inclusion proof plus the signed checkpoint and the log's verifier key, so
+``static/verify.js`` can check all of it in the browser with WebCrypto, trusting nothing the page says.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from audit.history import HistoryFilter
+from consent import ConsentError
+from hub.api.consents import audit_decision, consent_json, consent_problem
+from hub.auth.models import AccountRow
+from hub.auth.tokens import AccountPrincipal
+from hub.deps import StateDep
+from hub.errors import Problem
+from hub.state import HubState
+from hub.web import session
+from hub.web.render import language, render
+from hub.web.strings import STRINGS
+
+router = APIRouter(include_in_schema=False)
+UUID = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+KST = timezone(timedelta(hours=9), "KST")
+OUTCOMES = ("ok", "denied", "not_found", "agency_error", "invalid")
+PAGE_SIZE = 20
+
+
+def _resident(request: Request, state: HubState) -> AccountPrincipal | None:
+    account = session.current(request, state)
+    if account is None or account.role != "resident" or not account.subject_commitment:
+        return None
+    return account
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _local(moment: str | datetime | None) -> str:
+    """A UTC timestamp shown in Korean time, to the minute."""
+    if moment is None:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
+
+
+def _doc_title(state: HubState, document_type: str | None, lang: str) -> str:
+    if not document_type:
+        return ""
+    spec = state.catalog.get(document_type)
+    return spec.titles.get(lang, document_type) if spec is not None else document_type
+
+
+def _view_title(state: HubState, document_type: str | None, view: str | None, lang: str) -> str:
+    spec = state.catalog.get(document_type or "")
+    found = spec.view(view) if spec is not None and view else None
+    return found.titles.get(lang, view or "") if found is not None else (view or "")
+
+
+def _field_titles(state: HubState, document_type: str | None, names: list[str], lang: str) -> list[str]:
+    spec = state.catalog.get(document_type or "")
+    titles = []
+    for name in names:
+        top, _, sub = name.partition(".")
+        field = spec.field(top) if spec is not None else None
+        if field is None:
+            titles.append(name)
+            continue
+        item = next((i for i in field.items if i.name == sub), None) if sub else None
+        titles.append((item or field).titles.get(lang, name))
+    return titles
+
+
+# -- home ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/me", response_class=HTMLResponse)
+async def home(request: Request, state: StateDep) -> Response:
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    return render(request, "me.html", account=account)
+
+
+# -- consents -----------------------------------------------------------------------------------------------
+
+
+_DONE = ("pause", "resume", "revoke", "mandate_revoke")
+
+
+async def _mandates(state: HubState, account: AccountPrincipal, lang: str) -> list[dict[str, Any]]:
+    """Mandates I granted (revocable here) and mandates I hold as an agent, with the other person's name."""
+    mandates = await state.broker.consent.list_mandates(account.account_id)
+    others = {m["agent_account_id"] for m in mandates} | {m["principal_account_id"] for m in mandates}
+    names: dict[str, str] = {}
+    if others:
+        async with state.sessions() as db:
+            rows = await db.execute(
+                select(AccountRow.account_id, AccountRow.display_name).where(
+                    AccountRow.account_id.in_(others)
+                )
+            )
+            names = {row.account_id: row.display_name for row in rows}
+    shown = []
+    for m in mandates:
+        granted = m["principal_account_id"] == account.account_id
+        other = m["agent_account_id"] if granted else m["principal_account_id"]
+        shown.append(
+            {
+                **m,
+                "granted": granted,
+                "other": names.get(other, other[:8]),
+                "document_titles": [_doc_title(state, d, lang) for d in m["document_types"]],
+                "expires_local": _local(m["expires_at"]),
+            }
+        )
+    return shown
+
+
+@router.get("/me/consents", response_class=HTMLResponse)
+async def consents_page(request: Request, state: StateDep, done: str | None = None) -> Response:
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    assert account.subject_commitment is not None
+    lang = language(request)
+    views = await state.broker.consent.list_consents(subject_commitment=account.subject_commitment)
+    consents = []
+    for view in views:
+        body = consent_json(view)
+        body["document_titles"] = [
+            f"{_doc_title(state, d['document_type'], lang)}"
+            f" ({_view_title(state, d['document_type'], d['view'], lang)})"
+            for d in view.documents
+        ]
+        body["expires_local"] = _local(body["expires_at"])
+        body["last_used_local"] = _local(body["last_used_at"])
+        body["receipts"] = await state.broker.consent.receipts(view.consent_id, account.subject_commitment)
+        consents.append(body)
+    mandates = await _mandates(state, account, lang)
+    notice = STRINGS[lang].get(f"done.{done}") if done in _DONE else None
+    return render(
+        request,
+        "me_consents.html",
+        account=account,
+        consents=consents,
+        mandates=mandates,
+        csrf=session.csrf_token(state, request),
+        notice=notice,
+    )
+
+
+@router.post("/me/consents/{consent_id}/{action}", response_class=HTMLResponse)
+async def change_consent(
+    consent_id: UUID,
+    action: Literal["pause", "resume", "revoke"],
+    request: Request,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)],
+) -> Response:
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    session.check_csrf(state, request, csrf)
+    assert account.subject_commitment is not None
+    strings = STRINGS[language(request)]
+    try:
+        await state.broker.consent.change(consent_id, account.subject_commitment, action, account.account_id)
+    except ConsentError as exc:
+        problem = consent_problem(exc)
+        text = strings["consent_missing"] if problem.status == 404 else strings["consent_cannot"]
+        return render(
+            request,
+            "message.html",
+            status_code=problem.status,
+            heading=strings["my_consents"],
+            message=text,
+            account=account,
+            receipt=None,
+            back="/me/consents",
+        )
+    await audit_decision(
+        state,
+        request,
+        account,
+        f"consent_{action}",
+        account.subject_commitment,
+        "self",
+        reason=f"consent:{consent_id}",
+    )
+    return RedirectResponse(f"/me/consents?done={action}", status_code=303)
+
+
+@router.post("/me/mandates/{mandate_id}/revoke", response_class=HTMLResponse)
+async def revoke_mandate(
+    mandate_id: UUID, request: Request, state: StateDep, csrf: Annotated[str, Form(max_length=100)]
+) -> Response:
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    session.check_csrf(state, request, csrf)
+    assert account.subject_commitment is not None
+    try:
+        await state.broker.consent.revoke_mandate(mandate_id, account.account_id)
+    except ConsentError:
+        strings = STRINGS[language(request)]
+        return render(
+            request,
+            "message.html",
+            status_code=404,
+            heading=strings["my_consents"],
+            message=strings["mandate_missing"],
+            account=account,
+            receipt=None,
+            back="/me/consents",
+        )
+    await audit_decision(
+        state, request, account, "mandate_revoke", account.subject_commitment, f"mandate:{mandate_id}"
+    )
+    return RedirectResponse("/me/consents?done=mandate_revoke", status_code=303)
+
+
+@router.get("/me/consents/{consent_id}/receipts/{receipt_id}")
+async def download_receipt(
+    consent_id: UUID,
+    receipt_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
+    request: Request,
+    state: StateDep,
+) -> Response:
+    """One signed receipt (compact JWS) as a file, verifiable offline with the hub's published keys."""
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    assert account.subject_commitment is not None
+    try:
+        receipts = await state.broker.consent.receipts(consent_id, account.subject_commitment)
+    except ConsentError as exc:
+        raise consent_problem(exc) from None
+    found = next((r for r in receipts if r["receipt_id"] == receipt_id), None)
+    if found is None:
+        raise Problem(404, "consent-not-found")
+    name = f"gongyu-consent-{consent_id[:8]}-{found['kind']}.jws"
+    return Response(
+        found["jws"],
+        media_type="application/jose",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# -- access history -----------------------------------------------------------------------------------------
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _kst_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=KST).astimezone(UTC)
+
+
+def _actor(entry: dict[str, Any], strings: dict[str, str]) -> str:
+    actor = entry.get("actor") or {}
+    if actor.get("org"):
+        return str(actor["org"])
+    if actor.get("kind") == "resident":
+        return strings["actor_self"]
+    return strings.get(f"actor.{actor.get('kind')}", str(actor.get("kind") or ""))
+
+
+def _basis(basis: str | None, strings: dict[str, str]) -> str:
+    if not basis:
+        return strings["basis.none"]
+    if basis == "self":
+        return strings["basis.self"]
+    kind, _, ref = basis.partition(":")
+    label = strings.get(f"basis.{kind}")
+    if label is None:
+        return basis
+    return f"{label} {ref[:8] if kind in ('consent', 'mandate') else ref}"
+
+
+@router.get("/me/history", response_class=HTMLResponse)
+async def history_page(
+    request: Request,
+    state: StateDep,
+    document_type: Annotated[str, Query(max_length=64)] = "",
+    outcome: Annotated[str, Query(max_length=16)] = "",
+    since: Annotated[str, Query(alias="from", max_length=10)] = "",
+    until: Annotated[str, Query(alias="to", max_length=10)] = "",
+    cursor: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    account = _resident(request, state)
+    if account is None:
+        return _login_redirect(request)
+    assert account.subject_commitment is not None
+    lang = language(request)
+    strings = STRINGS[lang]
+    document_type = document_type if document_type in state.catalog else ""
+    outcome = outcome if outcome in OUTCOMES else ""
+    since_day, until_day = _day(since), _day(until)
+    filters = HistoryFilter(
+        since=_kst_midnight(since_day) if since_day else None,
+        until=_kst_midnight(until_day + timedelta(days=1)) if until_day else None,
+        document_type=document_type or None,
+        outcome=outcome or None,
+    )
+    try:
+        page = await state.audit_reader.history(
+            account.subject_commitment, datetime.now(UTC), filters, cursor or None, PAGE_SIZE
+        )
+    except ValueError:
+        page = await state.audit_reader.history(
+            account.subject_commitment, datetime.now(UTC), filters, None, PAGE_SIZE
+        )
+        cursor = ""
+    entries = []
+    for entry in page.entries:
+        leaf = None
+        if entry["inclusion_proof"] is not None and entry["leaf_index"] is not None:
+            found = await state.audit_reader.leaf(entry["leaf_index"])
+            if found is not None and found.subject_commitment == account.subject_commitment:
+                leaf = base64.b64encode(found.leaf_bytes).decode()
+        entries.append(
+            {
+                **entry,
+                "leaf": leaf,
+                "when": _local(entry["occurred_at"]),
+                "who": _actor(entry, strings),
+                "document": _doc_title(state, entry["document_type"], lang),
+                "view_title": _view_title(state, entry["document_type"], entry["view"], lang),
+                "field_titles": _field_titles(state, entry["document_type"], entry["fields"], lang),
+                "basis_text": _basis(entry["basis"], strings),
+                "kind_text": strings.get(f"kind.{entry['kind']}", entry["kind"]),
+                "outcome_text": strings.get(f"outcome.{entry['outcome']}", entry["outcome"]),
+            }
+        )
+    kept = {
+        "document_type": document_type,
+        "outcome": outcome,
+        "from": since_day.isoformat() if since_day else "",
+        "to": until_day.isoformat() if until_day else "",
+    }
+    kept = {k: v for k, v in kept.items() if v}
+    next_url = f"/me/history?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    first_url = f"/me/history?{urlencode(kept)}" if cursor else None
+    documents = sorted(
+        ((key, spec.titles.get(lang, key)) for key, spec in state.catalog.items()), key=lambda d: d[1]
+    )
+    return render(
+        request,
+        "me_history.html",
+        account=account,
+        entries=entries,
+        checkpoint=page.checkpoint,
+        tree_size=page.tree_size,
+        verifier_key=state.audit_reader.signer.verifier_key,
+        documents=documents,
+        outcomes=OUTCOMES,
+        filters=kept,
+        next_url=next_url,
+        first_url=first_url,
+    )
