@@ -89,6 +89,14 @@ async def login(
     return redirect
 
 
+@router.post("/logout")
+async def logout() -> Response:
+    """Sign out. No CSRF token needed: the session cookie is SameSite=Lax, so no other site can post here."""
+    response = RedirectResponse("/login", status_code=303)
+    session.clear_session(response)
+    return response
+
+
 def _message(
     request: Request, heading: str, message: str, status_code: int = 200, **extra: Any
 ) -> HTMLResponse:

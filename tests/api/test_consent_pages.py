@@ -137,3 +137,12 @@ async def test_sign_in_never_redirects_off_site(browsers) -> None:  # type: igno
     assert response.headers["location"] == "/"
     wrong = await sign_in(phone, "resident0", "nope")
     assert wrong.status_code == 401
+
+
+async def test_sign_out_ends_the_session(browsers) -> None:  # type: ignore[no-untyped-def]
+    _, phone = browsers
+    await sign_in(phone, "resident0", "resident0-pw", "/me")
+    assert (await phone.get("/me")).status_code == 200
+    out = await phone.post("/logout")
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert (await phone.get("/me")).status_code == 303
