@@ -15,15 +15,17 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import select
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from audit.events import AuditEvent, iso
-from audit.models import AuditEventRow
+from audit import repository
+from audit.events import iso
+from audit.repository import LeafRecord
 
 Format = Literal["csv", "jsonl"]
+_JSONL = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 COLUMNS = (
     *("leaf_index", "event_id", "occurred_at", "kind", "actor_kind", "actor_id", "actor_org"),
     *("subject_commitment", "document_type", "view", "fields", "purpose_code", "purpose_text", "basis"),
@@ -43,27 +45,43 @@ class ExportFilter:
         return {k: (iso(v) if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
 
 
-def _record(row: Any) -> dict[str, Any]:
-    data = AuditEvent.from_row(row).as_leaf_dict()
-    data["leaf_index"] = row.leaf_index
-    return data
-
-
-def _encode(rows: list[dict[str, Any]], fmt: Format, header: bool) -> bytes:
+def _encode(records: list[LeafRecord], fmt: Format, header: bool) -> bytes:
+    rows = []
+    for index, data, simple in records:
+        data["leaf_index"] = index  # the records are this export's own
+        rows.append((data, simple))
     if fmt == "jsonl":
+        # orjson's sorted output equals the standard library's for the simple records (see repository).
         return b"".join(
-            json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-            for r in rows
+            orjson.dumps(r, option=_JSONL)
+            if simple
+            else json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+            for r, simple in rows
         )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if header:
         writer.writerow(COLUMNS)
-    for r in rows:
+    for r, _ in rows:
         writer.writerow(
             ["|".join(r[c]) if c == "fields" else ("" if r[c] is None else r[c]) for c in COLUMNS]
         )
     return buffer.getvalue().encode()
+
+
+def _conditions(filters: ExportFilter) -> list[repository.Condition]:
+    conditions: list[repository.Condition] = []
+    if filters.since:
+        conditions.append(("occurred_at", ">=", filters.since))
+    if filters.until:
+        conditions.append(("occurred_at", "<", filters.until))
+    if filters.org:
+        conditions.append(("actor_org", "=", filters.org))
+    if filters.document_type:
+        conditions.append(("document_type", "=", filters.document_type))
+    if filters.kind:
+        conditions.append(("kind", "=", filters.kind))
+    return conditions
 
 
 async def stream(
@@ -71,36 +89,18 @@ async def stream(
     filters: ExportFilter,
     tree_size: int,
     fmt: Format,
-    batch_size: int = 2000,
+    batch_size: int = 1000,  # two batches are held (one read ahead): constant memory
 ) -> AsyncIterator[bytes]:
-    last = -1
     first = True
-    while True:
-        # Core rows, not ORM objects: an export touches every row once and identity-mapping them costs ~3x.
-        query = select(AuditEventRow.__table__).where(
-            AuditEventRow.leaf_index > last, AuditEventRow.leaf_index < tree_size
-        )
-        if filters.since:
-            query = query.where(AuditEventRow.occurred_at >= filters.since)
-        if filters.until:
-            query = query.where(AuditEventRow.occurred_at < filters.until)
-        if filters.org:
-            query = query.where(AuditEventRow.actor_org == filters.org)
-        if filters.document_type:
-            query = query.where(AuditEventRow.document_type == filters.document_type)
-        if filters.kind:
-            query = query.where(AuditEventRow.kind == filters.kind)
-        async with sessions() as session:
-            rows = (await session.execute(query.order_by(AuditEventRow.leaf_index).limit(batch_size))).all()
-        if not rows and not first:
+    # Leaf records straight from the rows (see repository), the next batch read while this one is encoded.
+    batches = repository.leaf_batches(sessions, batch_size, tree_size, _conditions(filters))
+    async for records, _ in batches:
+        if not records and not first:
             return
-        chunk = _encode([_record(r) for r in rows], fmt, header=first)
+        chunk = _encode(records, fmt, header=first)
         first = False
         if chunk:
             yield chunk
-        if len(rows) < batch_size:
-            return
-        last = int(rows[-1].leaf_index or 0)
 
 
 @dataclass(frozen=True)

@@ -80,11 +80,14 @@ async def page(
     rows = (await session.execute(query.order_by(AuditEventRow.seq.desc()).limit(limit + 1))).scalars().all()
     latest = await repository.latest_checkpoint(session)
     size = latest.tree_size if latest else 0
+    shown = rows[:limit]
+    proven = [row.leaf_index for row in shown if row.leaf_index is not None and row.leaf_index < size]
+    paths = await proofs.inclusions(session, proven, size, size) if proven else {}
     entries = []
-    for row in rows[:limit]:
+    for row in shown:
+        hashes = paths.get(row.leaf_index) if row.leaf_index is not None else None
         proof = None
-        if row.leaf_index is not None and row.leaf_index < size:
-            hashes = await proofs.inclusion(session, row.leaf_index, size, size)
+        if hashes is not None:
             proof = {"tree_size": size, "hashes": [base64.b64encode(h).decode() for h in hashes]}
         entries.append(
             {

@@ -6,7 +6,7 @@ query fetches their nodes, and a second run builds the proof from those hashes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,29 @@ async def inclusion(
     if not 0 <= leaf_index < tree_size <= published_size:
         raise BadRange(f"need 0 <= leaf_index < tree_size <= {published_size}")
     return await _with_nodes(session, lambda sub: merkle.inclusion_proof(leaf_index, tree_size, sub))
+
+
+async def inclusions(
+    session: AsyncSession, leaf_indices: Sequence[int], tree_size: int, published_size: int
+) -> dict[int, list[bytes]]:
+    """Inclusion proofs for several leaves in one tree, from a single read of all their nodes."""
+    for leaf_index in leaf_indices:
+        if not 0 <= leaf_index < tree_size <= published_size:
+            raise BadRange(f"need 0 <= leaf_index < tree_size <= {published_size}")
+    wanted: list[tree.NodeId] = []
+
+    def record(start: int, end: int) -> bytes:
+        wanted.extend(tree.range_nodes(start, end))
+        return bytes(merkle.HASH_SIZE)
+
+    for leaf_index in leaf_indices:
+        merkle.inclusion_proof(leaf_index, tree_size, record)
+    nodes = await repository.read_nodes(session, wanted)
+
+    def subtree(start: int, end: int) -> bytes:
+        return tree.subtree_hash(start, end, lambda ids: nodes)
+
+    return {leaf_index: merkle.inclusion_proof(leaf_index, tree_size, subtree) for leaf_index in leaf_indices}
 
 
 async def consistency(session: AsyncSession, first: int, second: int, published_size: int) -> list[bytes]:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+import orjson
+from sqlalchemy import Table, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit.events import AuditEvent, canonical_json, iso
 from audit.models import AuditCheckpointRow, AuditEventRow, AuditNodeRow
 from audit.tree import NodeId
 
@@ -21,6 +28,17 @@ async def tree_size(session: AsyncSession) -> int:
 async def read_nodes(session: AsyncSession, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
     wanted = sorted(set(ids))
     found: dict[NodeId, bytes] = {}
+    if wanted and _is_postgres(session):
+        # One index probe per node through a join; a long row-IN list costs more to plan than to run.
+        rows = await session.execute(
+            text(
+                "SELECT n.level, n.idx, n.hash"
+                " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
+                " JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx"
+            ),
+            {"levels": [level for level, _ in wanted], "idxs": [idx for _, idx in wanted]},
+        )
+        return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
     # Chunked so a pathological request cannot build an unbounded IN list.
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
@@ -48,6 +66,17 @@ async def assign_leaf_indices(session: AsyncSession, assignments: Sequence[tuple
     """``(seq, leaf_index)`` pairs; only rows still unassigned are touched."""
     if not assignments:
         return
+    if _is_postgres(session):
+        # One statement for the whole round instead of one UPDATE per row.
+        await session.execute(
+            text(
+                "UPDATE audit_events e SET leaf_index = v.leaf"
+                " FROM unnest(CAST(:seqs AS bigint[]), CAST(:leaves AS bigint[])) AS v(seq, leaf)"
+                " WHERE e.seq = v.seq AND e.leaf_index IS NULL"
+            ),
+            {"seqs": [seq for seq, _ in assignments], "leaves": [leaf for _, leaf in assignments]},
+        )
+        return
     table = AuditEventRow.__table__
     assert isinstance(table, Table)
     statement = (
@@ -60,7 +89,19 @@ async def assign_leaf_indices(session: AsyncSession, assignments: Sequence[tuple
 
 
 async def insert_nodes(session: AsyncSession, nodes: dict[NodeId, bytes]) -> None:
-    if nodes:
+    if nodes and _is_postgres(session):
+        await session.execute(
+            text(
+                "INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM"
+                " unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))"
+            ),
+            {
+                "levels": [level for level, _ in nodes],
+                "idxs": [idx for _, idx in nodes],
+                "hashes": list(nodes.values()),
+            },
+        )
+    elif nodes:
         await session.execute(
             insert(AuditNodeRow), [{"level": lv, "idx": ix, "hash": h} for (lv, ix), h in nodes.items()]
         )
@@ -90,3 +131,185 @@ async def event_by_leaf(session: AsyncSession, leaf_index: int) -> AuditEventRow
 
 def row_dict(row: AuditEventRow) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in AuditEventRow.__table__.columns}
+
+
+# --------------------------------------------------------------------------- bulk reads for verify and export
+#
+# Verify and export touch every row once, so they skip the ORM and SQLAlchemy's result processing. On
+# PostgreSQL the text columns travel as one JSON array built by the server (asyncpg then decodes 4 columns,
+# not 18, and orjson parses the array; JSON escaping round-trips every string exactly), the times as
+# timestamptz. Each row becomes the event's leaf dict, exactly what
+# ``AuditEvent.from_row(row).as_leaf_dict()`` gives, plus whether it is "simple" (strings, null, a list of
+# strings): for those the canonical leaf bytes are ``orjson.dumps(d, option=OPT_SORT_KEYS)``, byte for byte
+# what ``events.canonical_json`` produces (the standard library's sorted, separator-free, non-ASCII-escaping
+# JSON; the unit tests check every code point). Anything else (only a tampered or hand-edited row can be)
+# goes through ``AuditEvent`` itself.
+
+LEAF_KEYS: tuple[str, ...] = tuple(sorted(f.name for f in dataclasses.fields(AuditEvent)))
+_TIMES = ("occurred_at", "visible_from")
+_PACKED = tuple(k for k in LEAF_KEYS if k not in _TIMES)
+_PG_LEAF_ROWS = (
+    "SELECT leaf_index, occurred_at, visible_from,"  # noqa: S608 (constant column list)
+    f" json_build_array({', '.join(f'{chr(34)}{k}{chr(34)}' for k in _PACKED)})::text"
+    " FROM audit_events WHERE leaf_index > $1 AND leaf_index < $2"
+)
+SORTED = orjson.OPT_SORT_KEYS
+
+LeafRecord = tuple[int, dict[str, Any], bool]
+_STR_ONLY = frozenset({str})  # leaf index, leaf dict, simple
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (same transaction)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+def fast_iso(moment: datetime) -> str:
+    """``events.iso`` for the UTC and naive datetimes the drivers return, without strftime's cost."""
+    if (moment.tzinfo is UTC or moment.tzinfo is None) and moment.year >= 1000:
+        text = moment.isoformat(timespec="microseconds")
+        return (text[:-6] if moment.tzinfo is UTC else text) + "Z"
+    return iso(moment)
+
+
+def _general(values: dict[str, Any]) -> dict[str, Any]:
+    return AuditEvent.from_row(SimpleNamespace(**values)).as_leaf_dict()
+
+
+def leaf_record(index: int, values: dict[str, Any]) -> LeafRecord:
+    """The leaf dict of an event from its column values (``fields`` decoded, times as datetimes)."""
+    names = values["fields"]
+    occurred, visible = values["occurred_at"], values["visible_from"]
+    if (
+        any(values[k] is not None and type(values[k]) is not str for k in _PACKED if k != "fields")
+        or (names and (type(names) is not list or any(type(name) is not str for name in names)))
+        or type(occurred) is not datetime
+        or (visible is not None and type(visible) is not datetime)
+    ):
+        return index, _general(values), False
+    data = dict(values)
+    data["fields"] = names or []  # from_row reads ``row.fields or ()``
+    data["occurred_at"] = fast_iso(occurred)
+    data["visible_from"] = None if visible is None else fast_iso(visible)
+    return index, data, True
+
+
+def _pg_record(index: int, occurred: Any, visible: Any, packed: str) -> LeafRecord:
+    try:
+        data = dict(zip(_PACKED, orjson.loads(packed), strict=True))
+    except orjson.JSONDecodeError:
+        data = dict(zip(_PACKED, json.loads(packed), strict=True))  # as SQLAlchemy's json codec would
+    names = data["fields"]
+    if names and (type(names) is not list or not _STR_ONLY.issuperset(map(type, names))):
+        return index, _general({**data, "occurred_at": occurred, "visible_from": visible}), False
+    # Text columns arrive as JSON strings or null; asyncpg gives timestamptz as aware UTC datetimes.
+    data["fields"] = names or []
+    data["occurred_at"] = fast_iso(occurred)
+    data["visible_from"] = None if visible is None else fast_iso(visible)
+    return index, data, True
+
+
+Condition = tuple[str, str, Any]  # (column, ">=" | "<" | "=", value)
+_FILTER_COLUMNS = frozenset({"occurred_at", "actor_org", "document_type", "kind"})
+_FILTER_OPS = frozenset({">=", "<", "="})
+
+
+async def leaf_records(
+    session: AsyncSession,
+    after: int,
+    limit: int,
+    below: int = 2**63 - 1,
+    conditions: Sequence[Condition] = (),
+) -> list[LeafRecord]:
+    """Leaf records of the events with ``after < leaf_index < below`` matching ``conditions``, in order."""
+    for column, op, _ in conditions:
+        if column not in _FILTER_COLUMNS or op not in _FILTER_OPS:
+            raise ValueError(f"unsupported condition on {column!r} ({op!r})")
+    if _is_postgres(session):
+        sql = _PG_LEAF_ROWS + "".join(
+            f' AND "{column}" {op} ${n}' for n, (column, op, _) in enumerate(conditions, start=4)
+        )
+        records = await (await _driver(session)).fetch(
+            sql + " ORDER BY leaf_index LIMIT $3", after, below, limit, *(value for _, _, value in conditions)
+        )
+        return [_pg_record(*record) for record in records]
+    table = AuditEventRow.__table__
+    assert isinstance(table, Table)
+    query = select(table.c.leaf_index, *(table.c[k] for k in LEAF_KEYS)).where(
+        table.c.leaf_index > after, table.c.leaf_index < below
+    )
+    for column, op, value in conditions:
+        c = table.c[column]
+        query = query.where(c >= value if op == ">=" else c < value if op == "<" else c == value)
+    result = await session.execute(query.order_by(table.c.leaf_index).limit(limit))
+    return [leaf_record(int(row[0]), dict(zip(LEAF_KEYS, row[1:], strict=True))) for row in result]
+
+
+LeafBatch = tuple[list[LeafRecord], dict[int, bytes]]
+
+
+async def leaf_batches(
+    sessions: async_sessionmaker[AsyncSession],
+    batch_size: int,
+    below: int = 2**63 - 1,
+    conditions: Sequence[Condition] = (),
+    with_stored: bool = False,
+) -> AsyncIterator[LeafBatch]:
+    """Consecutive batches of ``leaf_records`` (and, if asked, the stored leaf hashes of each batch's range).
+
+    The next batch is read while the caller works on the current one, so the database's work and the
+    caller's encoding or hashing overlap; at most two batches are held. Stops after the first short batch
+    (an empty first batch is still yielded).
+    """
+
+    async def fetch(session: AsyncSession, after: int) -> LeafBatch:
+        records = await leaf_records(session, after, batch_size, below, conditions)
+        stored: dict[int, bytes] = {}
+        if with_stored and records:
+            stored = dict(await level_hashes(session, 0, after + 1, records[-1][0] + 1))
+        return records, stored
+
+    async with sessions() as session:
+        pending: asyncio.Future[LeafBatch] | None = asyncio.ensure_future(fetch(session, -1))
+        try:
+            while pending is not None:
+                batch = await pending
+                pending = None
+                if len(batch[0]) == batch_size:
+                    pending = asyncio.ensure_future(fetch(session, batch[0][-1][0]))
+                    await asyncio.sleep(0)  # send the next query before the caller's CPU work
+                yield batch
+        finally:
+            if pending is not None:  # the caller stopped early: let the read finish rather than cancel it
+                with suppress(Exception):
+                    await pending
+
+
+def leaf_bytes(record: LeafRecord) -> bytes:
+    """``AuditEvent.from_row(row).leaf_bytes()`` of the record's row, byte for byte."""
+    _, data, simple = record
+    return orjson.dumps(data, option=SORTED) if simple else canonical_json(data)
+
+
+async def level_hashes(session: AsyncSession, level: int, start: int, end: int) -> list[tuple[int, bytes]]:
+    """Stored ``(idx, hash)`` of one tree level with ``start <= idx < end``, in index order."""
+    if _is_postgres(session):
+        records = await (await _driver(session)).fetch(
+            "SELECT idx, hash FROM audit_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+            level,
+            start,
+            end,
+        )
+        return [(idx, digest) for idx, digest in records]
+    result = await session.execute(
+        select(AuditNodeRow.idx, AuditNodeRow.hash)
+        .where(AuditNodeRow.level == level, AuditNodeRow.idx >= start, AuditNodeRow.idx < end)
+        .order_by(AuditNodeRow.idx)
+    )
+    return [(int(idx), bytes(digest)) for idx, digest in result]

@@ -8,19 +8,22 @@ was edited, deleted, inserted or moved.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from hashlib import sha256
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit import repository
 from audit.checkpoint import CheckpointError, verify_checkpoint
-from audit.events import AuditEvent
-from audit.merkle import leaf_hash, node_hash
-from audit.models import AuditCheckpointRow, AuditEventRow, AuditNodeRow
-from audit.tree import fold
+from audit.events import canonical_json
+from audit.merkle import node_hash
+from audit.models import AuditCheckpointRow, AuditEventRow
+from audit.tree import fold, range_nodes
 
 Progress = Callable[[int, int], None]
 _MISSING = bytes(32)
@@ -47,10 +50,6 @@ class Report:
         return not self.findings
 
 
-def _pairs(rows: Sequence[Any]) -> dict[int, bytes]:
-    return {int(idx): bytes(digest) for idx, digest in rows}
-
-
 class _Edge:
     """The right edge of a tree being rebuilt leaf by leaf: O(log n) memory for any checkpoint's root."""
 
@@ -67,6 +66,19 @@ class _Edge:
 
     def root(self) -> bytes:
         return fold([h for _, h in self.stack])
+
+
+class _Rebuilt:
+    """The recomputed tree, level by level, as far as the latest checkpoint."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.levels = [leaves]
+
+    def node(self, level: int, idx: int) -> bytes:
+        return self.levels[level][idx]
+
+    def root(self, size: int) -> bytes:
+        return fold([self.node(level, idx) for level, idx in range_nodes(0, size)])
 
 
 async def verify_log(
@@ -103,68 +115,76 @@ async def verify_log(
                     )
                 )
 
-        roots_due = {cp.tree_size: bytes(cp.root_hash) for cp in checkpoints}
-        leaves: list[bytes] = []
+        leaves: list[bytes] = []  # recomputed leaf hash per index (the stored one where the row is gone)
         stored_leaves: list[bytes] = []
-        edge = _Edge()
-        if 0 in roots_due and roots_due[0] != edge.root():
-            report.findings.append(Finding("checkpoint-root", None, "checkpoint 0 is not the empty root"))
         last = -1
-        while True:
-            batch = (
-                select(AuditEventRow.__table__)
-                .where(AuditEventRow.leaf_index > last)
-                .order_by(AuditEventRow.leaf_index)
-                .limit(batch_size)
-            )
-            rows = (await session.execute(batch)).all()
+        async for rows, stored in repository.leaf_batches(sessions, batch_size, with_stored=True):
             if not rows:
                 break
-            top = int(rows[-1].leaf_index or 0)
-            stored = _pairs(
-                (
-                    await session.execute(
-                        select(AuditNodeRow.idx, AuditNodeRow.hash).where(
-                            AuditNodeRow.level == 0, AuditNodeRow.idx > last, AuditNodeRow.idx <= top
-                        )
-                    )
-                ).all()
-            )
-            by_index = {int(r.leaf_index or 0): r for r in rows}
-            for index in range(last + 1, top + 1):
-                row = by_index.get(index)
-                kept = bytes(stored.get(index, _MISSING))
-                if row is None:
-                    report.findings.append(
-                        Finding("deleted", index, f"leaf {index}: its event row is missing")
-                    )
-                    digest = kept
-                else:
-                    digest = leaf_hash(AuditEvent.from_row(row).leaf_bytes())
-                    if index >= published:
-                        report.findings.append(
-                            Finding("inserted", index, f"leaf {index}: row is beyond the latest checkpoint")
-                        )
-                leaves.append(digest)
-                stored_leaves.append(kept)
-                edge.push(digest)
-                report.leaves_checked += 1
-                due = roots_due.get(index + 1)
-                if due is not None and due != edge.root():
-                    report.findings.append(
-                        Finding(
-                            "checkpoint-root", None, f"checkpoint {index + 1}: root differs from rebuilt tree"
-                        )
-                    )
+            top = rows[-1][0]
+            _take_leaves(rows, stored, last, top, published, leaves, stored_leaves, report)
             last = top
+            if progress:
+                progress(report.leaves_checked, expected)
+        if len(leaves) < published:
+            # Rows missing at the end of the published log: deleted, like any other gap.
+            tail = dict(await repository.level_hashes(session, 0, len(leaves), published))
+            _take_leaves([], tail, len(leaves) - 1, published - 1, published, leaves, stored_leaves, report)
             if progress:
                 progress(report.leaves_checked, expected)
 
         _classify_leaf_mismatches(leaves, stored_leaves, published, report)
-        await _check_nodes(session, leaves, published, report)
+        rebuilt = await _check_nodes(session, leaves, published, report)
+        for cp in checkpoints:
+            if bytes(cp.root_hash) != rebuilt.root(cp.tree_size):
+                detail = (
+                    "checkpoint 0 is not the empty root"
+                    if cp.tree_size == 0
+                    else f"checkpoint {cp.tree_size}: root differs from rebuilt tree"
+                )
+                report.findings.append(Finding("checkpoint-root", None, detail))
         await _check_pending(session, checkpoints, report)
     report.findings.sort(key=lambda f: (f.leaf_index is None, f.leaf_index or 0, f.kind))
     return report
+
+
+def _take_leaves(
+    rows: Sequence[repository.LeafRecord],
+    stored: dict[int, bytes],
+    last: int,
+    top: int,
+    published: int,
+    leaves: list[bytes],
+    stored_leaves: list[bytes],
+    report: Report,
+) -> None:
+    """Recompute the leaves ``(last, top]`` from ``rows`` (ordered by leaf index) and note the stored ones."""
+    encode, sort = orjson.dumps, repository.SORTED
+    hashes = [
+        sha256(b"\x00" + (encode(data, option=sort) if simple else canonical_json(data))).digest()
+        for _, data, simple in rows
+    ]
+    if len(rows) == top - last:  # dense: the rows are exactly the leaves last+1 .. top
+        leaves.extend(hashes)
+        stored_leaves.extend([bytes(stored.get(i, _MISSING)) for i in range(last + 1, top + 1)])
+    else:
+        by_index = {int(row[0]): digest for row, digest in zip(rows, hashes, strict=True)}
+        for index in range(last + 1, top + 1):
+            kept = bytes(stored.get(index, _MISSING))
+            digest = by_index.get(index)
+            if digest is None:
+                report.findings.append(Finding("deleted", index, f"leaf {index}: its event row is missing"))
+                digest = kept
+            leaves.append(digest)
+            stored_leaves.append(kept)
+    if top >= published:
+        for row in rows:
+            if row[0] >= published:
+                index = int(row[0])
+                report.findings.append(
+                    Finding("inserted", index, f"leaf {index}: row is beyond the latest checkpoint")
+                )
+    report.leaves_checked += top - last
 
 
 def _classify_leaf_mismatches(
@@ -184,33 +204,44 @@ def _classify_leaf_mismatches(
             report.findings.append(Finding("edited", i, f"leaf {i}: event no longer matches its leaf hash"))
 
 
-async def _check_nodes(session: AsyncSession, leaves: list[bytes], published: int, report: Report) -> None:
+async def _check_nodes(
+    session: AsyncSession, leaves: list[bytes], published: int, report: Report
+) -> _Rebuilt:
     """Compare every stored interior node with its recomputation, level by level."""
     level_hashes = leaves[:published]
+    rebuilt = _Rebuilt(level_hashes)
     level = 0
     while len(level_hashes) > 1:
         level += 1
+        # Read the stored level while computing it.
+        reading = asyncio.ensure_future(repository.level_hashes(session, level, 0, len(level_hashes) // 2))
+        await asyncio.sleep(0)
         level_hashes = [
-            node_hash(level_hashes[i], level_hashes[i + 1]) for i in range(0, len(level_hashes) - 1, 2)
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(level_hashes[0:-1:2], level_hashes[1::2], strict=True)
         ]
-        stored = _pairs(
-            (
-                await session.execute(
-                    select(AuditNodeRow.idx, AuditNodeRow.hash).where(AuditNodeRow.level == level)
+        rebuilt.levels.append(level_hashes)
+        stored = await reading
+        report.nodes_checked += len(level_hashes)
+        if len(stored) == len(level_hashes):  # indices unique and in range, so exactly 0 .. n-1
+            wrong = [
+                i
+                for i, (digest, (_, kept)) in enumerate(zip(level_hashes, stored, strict=True))
+                if digest != kept
+            ]
+        else:
+            found = dict(stored)
+            wrong = [i for i, digest in enumerate(level_hashes) if bytes(found.get(i, _MISSING)) != digest]
+        for idx in wrong:
+            first = idx << level
+            report.findings.append(
+                Finding(
+                    "node-mismatch",
+                    first,
+                    f"node level {level} #{idx} (leaves {first}..) is wrong or missing",
                 )
-            ).all()
-        )
-        for idx, digest in enumerate(level_hashes):
-            report.nodes_checked += 1
-            if bytes(stored.get(idx, _MISSING)) != digest:
-                first = idx << level
-                report.findings.append(
-                    Finding(
-                        "node-mismatch",
-                        first,
-                        f"node level {level} #{idx} (leaves {first}..) is wrong or missing",
-                    )
-                )
+            )
+    return rebuilt
 
 
 async def _check_pending(

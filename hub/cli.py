@@ -539,6 +539,33 @@ def _verify_remote(url: str, token: str | None, verifier_key: str | None) -> Non
     console.print(f"[green]checkpoint verified[/] at tree size {report.tree_size}; {what}")
 
 
+@audit_app.command("seed-synthetic")
+def audit_seed_synthetic(
+    count: Annotated[int, typer.Option(min=1, max=50_000_000, help="synthetic events to append")] = 1_000_000,
+    rebuild_indexes: Annotated[
+        bool,
+        typer.Option(
+            help="PostgreSQL: drop/rebuild event indexes around the load (only on an unused database)"
+        ),
+    ] = False,
+) -> None:
+    """Append synthetic, already integrated events (with nodes and signed checkpoints), for benchmarks."""
+    from audit.synthetic import seed_with_progress
+    from hub.keys import load_keyring
+
+    settings = Settings()
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    size = seed_with_progress(
+        sync_url(settings.effective_database_url),
+        count,
+        settings.origin,
+        keys.log_key.private_key,
+        console,
+        rebuild_indexes=rebuild_indexes,
+    )
+    console.print(f"[green]seeded[/] {count:,} events (tree size {size:,})")
+
+
 @audit_app.command("prove")
 def audit_prove(
     leaf: Annotated[int, typer.Option(min=0, help="leaf index")],
