@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
         summary="Consent-gated lookups of residents' official documents, with a tamper-evident audit log",
         lifespan=lifespan,
     )
-    errors.install(app)
+    # The broker parses these bodies itself so that malformed attempts (NUL characters included) are audited.
+    errors.install(app, self_validating=frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances"}))
     app.add_middleware(RequestContextMiddleware)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)

@@ -8,12 +8,14 @@ caller's language. Handlers never echo request input back: a malformed body coul
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
 
@@ -73,7 +75,81 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def install(app: FastAPI) -> None:
+# A JSON ``\u0000`` escape that is not itself escaped (an even run of backslashes, or none, before it).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _has_nul(body: bytes, content_type: str) -> bool:
+    if b"\x00" in body:
+        return True
+    if content_type == "application/x-www-form-urlencoded":
+        return b"%00" in body
+    return b"\\u0000" in body and _JSON_NUL.search(body) is not None
+
+
+class RejectNulMiddleware:
+    """Refuse U+0000 in the path, query string, or a JSON or form body with a 422 ``validation-error``.
+
+    No input to the hub has a use for it, and PostgreSQL text cannot store it: unrefused it reached the
+    database (or the audit log) and came back as a 500 or an ``audit-unavailable`` 503. Bodies that a handler
+    parses and audits itself (``self_validating`` paths) are left to that handler's own validation, so the
+    malformed attempt is still audited.
+    """
+
+    def __init__(self, app: ASGIApp, self_validating: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.self_validating = self_validating
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        location = None
+        if "\x00" in scope["path"]:
+            location = "path"
+        elif b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+            location = "query"
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1").split(";")[0].strip().lower()
+        checked = content_type in ("application/x-www-form-urlencoded", "multipart/form-data") or (
+            content_type.startswith("application/") and content_type.endswith(("/json", "+json"))
+        )
+        if location is None and checked and scope["path"] not in self.self_validating:
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away: let the app see it
+                    await self.app(scope, _replay([message], receive), send)
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            if _has_nul(body, content_type):
+                location = "body"
+            receive = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+        if location is None:
+            await self.app(scope, receive, send)
+            return
+        response = problem_response(
+            Request(scope), 422, "validation-error", errors=f"{location} (string_nul)"
+        )
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replayed
+
+
+def install(app: FastAPI, *, self_validating: frozenset[str] = frozenset()) -> None:
+    # Added before the request-context middleware (which wraps it), so refusals carry the request id.
+    app.add_middleware(RejectNulMiddleware, self_validating=self_validating)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(

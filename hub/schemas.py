@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from hub.resident_number import LOOKS_LIKE
 
@@ -13,6 +14,14 @@ _CODE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text (the audit log's included) cannot hold U+0000; refuse it here, where it is audited.
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("string_nul", "must not contain NUL (U+0000) characters")
+        return value
 
 
 class SubjectIn(_Body):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import jwt
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from pydantic import AfterValidator
 
 from audit import AuditEvent, AuditUnavailable, anomalies
 from audit.export import ExportFilter
@@ -105,9 +106,19 @@ async def _pinned_size(state: HubState, tree_size: int | None) -> int:
     return size
 
 
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """Query times are UTC: a time without an offset is read as UTC, one with an offset is converted."""
+    if moment is None or moment.tzinfo is None:
+        return None if moment is None else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before the first representable instant
+        raise ValueError("time out of range once converted to UTC") from None
+
+
 ExportFormat = Annotated[Literal["csv", "jsonl"], Query(alias="format")]
-Since = Annotated[datetime | None, Query(alias="from")]
-Until = Annotated[datetime | None, Query(alias="to")]
+Since = Annotated[datetime | None, Query(alias="from"), AfterValidator(_as_utc)]
+Until = Annotated[datetime | None, Query(alias="to"), AfterValidator(_as_utc)]
 Text64 = Annotated[str | None, Query(max_length=64)]
 
 
@@ -203,7 +214,10 @@ async def find_anomalies(
 ) -> dict[str, Any]:
     """Lookups in the range (default: the last 24 hours) that the rules flag."""
     until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=1)
+    try:
+        since = since or until - timedelta(days=1)
+    except OverflowError:  # a ``to`` on the first day there is
+        raise Problem(400, "bad-range", constraint="from < to, at most 31 days apart") from None
     if not since < until or until - since > timedelta(days=31):
         raise Problem(400, "bad-range", constraint="from < to, at most 31 days apart")
     overrides: dict[str, dict[str, float]] = {}
@@ -226,8 +240,8 @@ async def my_access_log(
     resident: ResidentDep,
     state: StateDep,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    since: Since = None,
+    until: Until = None,
     document_type: Annotated[str | None, Query(max_length=64)] = None,
     org: Annotated[str | None, Query(max_length=200)] = None,
     outcome: Annotated[str | None, Query(pattern="^(ok|denied|not_found|agency_error|invalid)$")] = None,

@@ -31,7 +31,10 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
     if not sep or not client_id:
         raise Problem(401, "invalid-client", headers=_BASIC_CHALLENGE, extra={"error": "invalid_client"})
     # RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
-    return unquote(client_id), unquote(secret)
+    client_id, secret = unquote(client_id), unquote(secret)
+    if "\x00" in client_id or "\x00" in secret:  # no client has one; PostgreSQL text cannot even hold it
+        raise Problem(401, "invalid-client", headers=_BASIC_CHALLENGE, extra={"error": "invalid_client"})
+    return client_id, secret
 
 
 @router.post(

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from audit import AuditEvent, AuditUnavailable
@@ -397,6 +397,17 @@ class MandateIn(BaseModel):
     agent_username: str = Field(min_length=1, max_length=64)
     document_types: list[str] = Field(min_length=1, max_length=20)
     expires_at: datetime
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # Without an offset it is UTC; with one it must still be a representable instant once in UTC.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("expires_at is out of range once converted to UTC") from None
 
 
 @router.post("/v1/me/mandates", status_code=201)
