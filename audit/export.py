@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import repository
-from audit.events import iso
+from audit.events import AuditEvent, iso
 from audit.repository import LeafRecord
 
 Format = Literal["csv", "jsonl"]
@@ -134,3 +134,25 @@ async def manifest(
     if fmt == "csv":
         rows -= 1  # the header line
     return Manifest(fmt, filters.describe(), tree_size, root_b64, rows, digest.hexdigest(), size)
+
+
+def export_event(
+    filters: ExportFilter,
+    fmt: Format,
+    tree_size: int,
+    actor_id: str,
+    actor_org: str | None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """An export is itself an access: recorded with its filter, format and pinned size, before any byte."""
+    description = json.dumps({**filters.describe(), "format": fmt, "tree_size": tree_size}, sort_keys=True)
+    return AuditEvent(
+        kind="export",
+        actor_kind="auditor",
+        actor_id=actor_id,
+        actor_org=actor_org,
+        outcome="ok",
+        purpose_code="audit-export",
+        purpose_text=description[:500],
+        request_id=request_id,
+    )

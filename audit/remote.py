@@ -17,7 +17,7 @@ import httpx
 from audit.checkpoint import CheckpointError, verify_checkpoint
 from audit.events import canonical_json
 from audit.merkle import leaf_hash
-from audit.verify import _Edge
+from audit.tree import RightEdge
 
 
 @dataclass
@@ -52,7 +52,7 @@ def verify_remote(
         report.tree_size = checkpoint.size
         if token is None:
             return report
-        edge = _Edge()
+        edge = RightEdge()
         expected = 0
         params = {"format": "jsonl", "tree_size": str(checkpoint.size)}
         headers = {"Authorization": f"Bearer {token}"}

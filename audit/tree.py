@@ -81,3 +81,21 @@ def integrate(size: int, leaf_hashes: Sequence[bytes], read: NodeReader) -> dict
             )
             level += 1
     return new
+
+
+class RightEdge:
+    """The right edge of a tree rebuilt leaf by leaf: O(log n) memory for the root at any size."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
+
+    def push(self, digest: bytes) -> None:
+        height = 0
+        while self.stack and self.stack[-1][0] == height:
+            _, left = self.stack.pop()
+            digest = node_hash(left, digest)
+            height += 1
+        self.stack.append((height, digest))
+
+    def root(self) -> bytes:
+        return fold([h for _, h in self.stack])

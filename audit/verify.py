@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audit import repository
 from audit.checkpoint import CheckpointError, verify_checkpoint
 from audit.events import canonical_json
-from audit.merkle import node_hash
 from audit.models import AuditCheckpointRow, AuditEventRow
 from audit.tree import fold, range_nodes
 
@@ -48,24 +47,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.findings
-
-
-class _Edge:
-    """The right edge of a tree being rebuilt leaf by leaf: O(log n) memory for any checkpoint's root."""
-
-    def __init__(self) -> None:
-        self.stack: list[tuple[int, bytes]] = []  # (height, hash), heights strictly decreasing
-
-    def push(self, digest: bytes) -> None:
-        height = 0
-        while self.stack and self.stack[-1][0] == height:
-            _, left = self.stack.pop()
-            digest = node_hash(left, digest)
-            height += 1
-        self.stack.append((height, digest))
-
-    def root(self) -> bytes:
-        return fold([h for _, h in self.stack])
 
 
 class _Rebuilt:

@@ -139,7 +139,8 @@ class ConsentService:
         basis: Basis,
     ) -> Decision:
         described = basis.describe()
-        consent = await self.get_consent(str(basis.consent_id))
+        loaded = await self._load(str(basis.consent_id))
+        consent, sealed = loaded if loaded else (None, None)
         # Another recipient's consent is indistinguishable from a missing one.
         if consent is None or consent.recipient_id != actor.id:
             return Decision.deny(described, "consent_not_found")
@@ -154,7 +155,6 @@ class ConsentService:
             return Decision.deny(described, "consent_scope")
         if subject_commitment is not None and subject_commitment != consent.subject_commitment:
             return Decision.deny(described, "consent_scope")
-        sealed = await self._sealed_subject(consent.consent_id)
         if self._sealer is None or sealed is None:
             return Decision.deny(described, "consent_not_found")
         return Decision(
@@ -165,14 +165,6 @@ class ConsentService:
             subject_commitment=consent.subject_commitment,
             consent_id=consent.consent_id,
         )
-
-    async def _sealed_subject(self, consent_id: str) -> str | None:
-        async with self._db()() as session:
-            return (
-                await session.execute(
-                    select(ConsentRow.subject_sealed).where(ConsentRow.consent_id == consent_id)
-                )
-            ).scalar_one_or_none()
 
     async def use(self, session: AsyncSession, consent_id: str, actor: str) -> bool:
         """Count one use inside the caller's transaction; False when none is left (or it lapsed meanwhile)."""
@@ -332,13 +324,18 @@ class ConsentService:
             grouped.setdefault(event.consent_id, []).append(event)
         return grouped
 
-    async def get_consent(self, consent_id: str) -> ConsentView | None:
+    async def _load(self, consent_id: str) -> tuple[ConsentView, str] | None:
+        """The consent's view and its sealed subject, read in one session."""
         async with self._db()() as session:
             row = await session.get(ConsentRow, consent_id)
             if row is None:
                 return None
             events = (await self._events(session, [consent_id])).get(consent_id, [])
-        return ConsentView.of(row, events, self._now())
+        return ConsentView.of(row, events, self._now()), row.subject_sealed
+
+    async def get_consent(self, consent_id: str) -> ConsentView | None:
+        loaded = await self._load(consent_id)
+        return loaded[0] if loaded else None
 
     async def list_consents(
         self, *, subject_commitment: str | None = None, recipient_id: str | None = None

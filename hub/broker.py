@@ -26,7 +26,7 @@ from consent import Actor, Basis, ConsentService
 from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
-from hub.errors import Problem
+from hub.errors import Problem, describe_validation
 from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse
 
 _OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
@@ -147,9 +147,7 @@ class Broker:
         try:
             request = LookupRequest.model_validate_json(body)
         except ValidationError as exc:
-            errors = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'} ({e['type']})" for e in exc.errors()[:5]
-            )
+            errors = describe_validation(exc.errors())
             raise await self._refuse(
                 attempt, "invalid", "malformed_request", Problem(422, "validation-error", errors=errors)
             ) from None
@@ -200,9 +198,7 @@ class Broker:
         try:
             request = BundleLookupRequest.model_validate_json(body)
         except ValidationError as exc:
-            errors = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'} ({e['type']})" for e in exc.errors()[:5]
-            )
+            errors = describe_validation(exc.errors())
             raise Problem(422, "validation-error", errors=errors) from None
         bundle = self.bundles.get(request.bundle)
         if bundle is None:

@@ -420,13 +420,12 @@ def audit_export(
     import base64
     import hashlib
 
-    import jwt
-
-    from audit import AuditEvent, AuditLog
-    from audit.export import ExportFilter, Format, manifest
+    from audit import AuditLog
+    from audit.export import ExportFilter, Format, export_event, manifest
     from audit.service import AuditReader
     from audit.signer import LogSigner
     from hub.keys import load_keyring
+    from hub.signing import MANIFEST_TYP, jws_signer
 
     if fmt not in ("csv", "jsonl"):
         console.print("[red]error:[/] --format must be csv or jsonl")
@@ -448,16 +447,7 @@ def audit_export(
             if latest is None:
                 raise typer.BadParameter("the log has no checkpoint yet; is the hub's integrator running?")
             size = latest.tree_size
-            await AuditLog(sessions).append(
-                AuditEvent(
-                    kind="export",
-                    actor_kind="auditor",
-                    actor_id=operator,
-                    outcome="ok",
-                    purpose_code="audit-export",
-                    purpose_text=json.dumps({**filters.describe(), "format": fmt, "tree_size": size})[:500],
-                )
-            )
+            await AuditLog(sessions).append(export_event(filters, export_format, size, operator, None))
             digest, written = hashlib.sha256(), 0
             with (
                 out.open("wb") as handle,
@@ -480,12 +470,7 @@ def audit_export(
             )
             if summary.sha256 != digest.hexdigest():
                 raise RuntimeError("the log changed under the export; run it again")
-            signature = jwt.api_jws.PyJWS().encode(
-                summary.canonical(),
-                keys.token_key.private_key,
-                algorithm="EdDSA",
-                headers={"kid": keys.token_key.kid, "typ": "gongyu-manifest"},
-            )
+            signature = jws_signer(keys.token_key, MANIFEST_TYP)(summary.canonical())
             from dataclasses import asdict
 
             return {"manifest": asdict(summary), "jws": signature}

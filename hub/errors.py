@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,10 +67,10 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=response_headers)
 
 
-def _describe_validation(exc: RequestValidationError) -> str:
-    # Only locations and error kinds: never the offending input value.
+def describe_validation(errors: Sequence[Any]) -> str:
+    """Only locations and error kinds, never the offending input value (it may be a resident number)."""
     parts = []
-    for error in exc.errors()[:5]:
+    for error in errors[:5]:
         location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         parts.append(f"{location or 'body'} ({error.get('type', 'invalid')})")
     return "; ".join(parts)
@@ -158,7 +159,7 @@ def install(app: FastAPI, *, self_validating: frozenset[str] = frozenset()) -> N
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(request, 422, "validation-error", errors=_describe_validation(exc))
+        return problem_response(request, 422, "validation-error", errors=describe_validation(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,6 +11,8 @@ import jwt
 
 from hub.keys import SigningKey
 
+MANIFEST_TYP = "gongyu-manifest"
+
 
 def jws_signer(key: SigningKey, typ: str) -> Callable[[bytes], str]:
     def sign(payload: bytes) -> str:

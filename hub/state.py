@@ -49,6 +49,7 @@ class HubState:
     audit_reader: AuditReader
     integrator: Integrator
     issuance: IssuanceService
+    sealer: NumberSealer
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -119,9 +120,10 @@ def build_state(
         audience=settings.token_audience,
         ttl_seconds=settings.token_ttl_seconds,
     )
+    sealer = NumberSealer(keys.data_key)
     consent = ConsentService(
         sessions,
-        sealer=NumberSealer(keys.data_key),
+        sealer=sealer,
         sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
     )
     bundles = load_bundles(catalog)  # a broken bundle stops start-up, like a broken spec
@@ -151,4 +153,5 @@ def build_state(
             tsa_url=settings.tsa_url,
             font_cache_dir=settings.font_cache_dir,
         ),
+        sealer=sealer,
     )

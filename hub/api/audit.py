@@ -7,23 +7,22 @@ clear) subject data, so only the resident they concern or an auditor may read on
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import jwt
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 
-from audit import AuditEvent, AuditUnavailable, anomalies
-from audit.export import ExportFilter
+from audit import AuditUnavailable, anomalies
+from audit.export import ExportFilter, export_event
 from audit.history import HistoryFilter
 from audit.service import BadRange
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AuditorDep, ResidentDep, StateDep, current_account
 from hub.errors import Problem
+from hub.signing import MANIFEST_TYP, jws_signer
 from hub.state import HubState
 
 router = APIRouter(tags=["audit"])
@@ -142,19 +141,9 @@ async def export_events(
     """
     size = await _pinned_size(state, tree_size)
     filters = _export_filter(since, until, org, document_type, kind)
-    description = json.dumps({**filters.describe(), "format": fmt, "tree_size": size}, sort_keys=True)
     try:
         await state.broker.audit.append(
-            AuditEvent(
-                kind="export",
-                actor_kind="auditor",
-                actor_id=auditor.account_id,
-                actor_org=auditor.org,
-                outcome="ok",
-                purpose_code="audit-export",
-                purpose_text=description[:500],
-                request_id=request.state.request_id,
-            )
+            export_event(filters, fmt, size, auditor.account_id, auditor.org, request.state.request_id)
         )
     except AuditUnavailable:
         raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
@@ -187,13 +176,7 @@ async def export_manifest(
     manifest = await state.audit_reader.export_manifest(
         _export_filter(since, until, org, document_type, kind), size, fmt
     )
-    key = state.keys.token_key
-    signature = jwt.api_jws.PyJWS().encode(
-        manifest.canonical(),
-        key.private_key,
-        algorithm="EdDSA",
-        headers={"kid": key.kid, "typ": "gongyu-manifest"},
-    )
+    signature = jws_signer(state.keys.token_key, MANIFEST_TYP)(manifest.canonical())
     return {"manifest": asdict(manifest), "jws": signature}
 
 

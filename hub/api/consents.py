@@ -230,8 +230,7 @@ async def view_consent_request(
     body = request_json(view, state)
     body["documents"] = [describe_document(state, d) for d in view.documents]
     if preview and view.status == "pending":
-        me = await resident_self(state, resident)
-        subject = state_sealer(state).open(me.resident_number_sealed)
+        subject = await own_resident_number(state, resident)
         actor = Actor(kind="resident", id=resident.account_id, org="")
         body["preview"] = [
             (
@@ -264,10 +263,10 @@ def describe_document(state: HubState, ref: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def state_sealer(state: HubState) -> Any:
-    from hub.auth.accounts import NumberSealer
-
-    return NumberSealer(state.keys.data_key)
+async def own_resident_number(state: HubState, account: AccountPrincipal) -> str:
+    """The signed-in resident's own number, unsealed only to fetch their own records (previews)."""
+    me = await resident_self(state, account)
+    return state.sealer.open(me.resident_number_sealed)
 
 
 class DecisionIn(BaseModel):

@@ -6,27 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from document_specs.loader import SpecCatalog, load_bundles
+from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec
 from hub.deps import StateDep
 from hub.errors import Problem
 
 router = APIRouter(tags=["documents"])
 
-# Per catalog (a test may run several): the catalog is kept alongside so its id is never reused.
-_bundles: dict[int, tuple[SpecCatalog, dict[str, BundleSpec]]] = {}
-
-
 def _describe(spec: DocumentSpec) -> dict[str, Any]:
     data = spec.model_dump(exclude={"query", "adapter"})
     return data
-
-
-def _bundles_of(catalog: SpecCatalog) -> dict[str, BundleSpec]:
-    cached = _bundles.get(id(catalog))
-    if cached is None:
-        cached = _bundles[id(catalog)] = (catalog, load_bundles(catalog))
-    return cached[1]
 
 
 def _describe_bundle(bundle: BundleSpec, catalog: SpecCatalog) -> dict[str, Any]:
@@ -54,12 +43,12 @@ async def get_document(document_type: str, state: StateDep) -> dict[str, Any]:
 @router.get("/v1/bundles")
 async def list_bundles(state: StateDep) -> dict[str, list[dict[str, Any]]]:
     """Life events (moving house, a loan, ...) and the documents/views each needs."""
-    return {"bundles": [_describe_bundle(b, state.catalog) for b in _bundles_of(state.catalog).values()]}
+    return {"bundles": [_describe_bundle(b, state.catalog) for b in state.broker.bundles.values()]}
 
 
 @router.get("/v1/bundles/{bundle_id}")
 async def get_bundle(bundle_id: str, state: StateDep) -> dict[str, Any]:
-    bundle = _bundles_of(state.catalog).get(bundle_id)
+    bundle = state.broker.bundles.get(bundle_id)
     if bundle is None:
         raise Problem(404, "not-found")
     return _describe_bundle(bundle, state.catalog)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from consent import Actor
 from hub.deps import ClientDep, StateDep
-from hub.schemas import LookupRequest, LookupResponse
+from hub.schemas import LookupResponse
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
@@ -61,6 +61,3 @@ async def create_bundle_lookup(request: Request, client: ClientDep, state: State
     )
     return await state.broker.lookup_bundle(actor, await request.body(), request.state.request_id)
 
-
-# Registered so the OpenAPI document carries the request schema referenced above.
-LOOKUP_SCHEMAS = (LookupRequest,)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -23,9 +25,8 @@ from hub.api.consents import (
     consent_problem,
     decide,
     describe_document,
+    own_resident_number,
     request_json,
-    resident_self,
-    state_sealer,
 )
 from hub.auth.accounts import authenticate_account
 from hub.auth.tokens import AccountPrincipal
@@ -37,7 +38,7 @@ from hub.web.render import language, render
 from hub.web.strings import STRINGS
 
 router = APIRouter(include_in_schema=False)
-static = StaticFiles(directory=str(__import__("pathlib").Path(__file__).resolve().parent / "static"))
+static = StaticFiles(directory=str(Path(__file__).resolve().parent / "static"))
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -153,8 +154,7 @@ async def consent_page(request_id: str, request: Request, state: StateDep, t: st
     if view.status != "pending":
         return _message(request, strings["consent_title"], strings["request_closed"], 409, account=account)
     body = request_json(view, state)
-    me = await resident_self(state, account)
-    subject = state_sealer(state).open(me.resident_number_sealed)
+    subject = await own_resident_number(state, account)
     actor = Actor(kind="resident", id=account.account_id, org="")
     lang = language(request)
     documents = []
@@ -317,8 +317,6 @@ async def counter_status(request_id: str, request: Request, state: StateDep) -> 
 
 
 def _json(payload: dict[str, Any]) -> bytes:
-    import json
-
     return json.dumps(payload).encode()
 
 

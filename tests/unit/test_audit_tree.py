@@ -57,3 +57,14 @@ def test_a_root_reads_logarithmically_many_nodes() -> None:
     store.reads = 0
     tree.root(1000, store.read)
     assert store.reads == bin(1000).count("1")
+
+
+def test_the_right_edge_gives_every_prefix_root_in_logarithmic_memory() -> None:
+    edge, memory = tree.RightEdge(), MemoryTree()
+    assert edge.root() == memory.root(0)
+    for i in range(130):
+        digest = leaf_hash(i.to_bytes(2, "big"))
+        edge.push(digest)
+        memory.append(digest)
+        assert edge.root() == memory.root()
+        assert len(edge.stack) == bin(i + 1).count("1")
