@@ -12,6 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 REQUIRED_LANGUAGES = ("ko", "en")
+# Every language the pages speak. A spec must carry Korean and English; the shipped specs carry all six (a
+# test checks), and a newly connected document missing one is shown in English rather than refused.
+DISPLAY_LANGUAGES = ("ko", "en", "ja", "zh", "th", "vi")
 ClientKind = Literal["bank", "agency"]
 
 
@@ -23,7 +26,8 @@ def _check_titles(titles: dict[str, str]) -> dict[str, str]:
     missing = [lang for lang in REQUIRED_LANGUAGES if not titles.get(lang, "").strip()]
     if missing:
         raise ValueError(f"titles missing for language(s): {', '.join(missing)}")
-    return titles
+    given = {lang: text for lang, text in titles.items() if text.strip()}
+    return {**{lang: titles["en"] for lang in DISPLAY_LANGUAGES}, **given}
 
 
 class FieldSpec(_Strict):

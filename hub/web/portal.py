@@ -9,9 +9,10 @@ leaf, leaf hash and inclusion proof plus the signed checkpoint and the log's ver
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from audit.history import HistoryFilter
 from consent import ConsentError
+from hub import i18n
 from hub.api.consents import audit_decision, consent_json, consent_problem
 from hub.auth.models import AccountRow
 from hub.auth.tokens import AccountPrincipal
@@ -36,27 +38,9 @@ OUTCOMES = ("ok", "denied", "not_found", "agency_error", "invalid")
 PAGE_SIZE = 20
 
 
-def _resident(request: Request, state: HubState) -> AccountPrincipal | None:
-    account = session.current(request, state)
-    if account is None or account.role != "resident" or not account.subject_commitment:
-        return None
-    return account
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-
-
-def _local(moment: str | datetime | None) -> str:
-    """A UTC timestamp shown in Korean time, to the minute."""
-    if moment is None:
-        return ""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
+def _local(moment: str | datetime | None, lang: str) -> str:
+    """A UTC timestamp in Korean time, written the reader's way."""
+    return i18n.format_moment(moment, lang)
 
 
 def _doc_title(state: HubState, document_type: str | None, lang: str) -> str:
@@ -91,10 +75,10 @@ def _field_titles(state: HubState, document_type: str | None, names: list[str], 
 
 @router.get("/me", response_class=HTMLResponse)
 async def home(request: Request, state: StateDep) -> Response:
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
-    return render(request, "me.html", account=account)
+        return session.login_redirect(request)
+    return render(request, "me.html", domains=("portal",), account=account)
 
 
 # -- consents -----------------------------------------------------------------------------------------------
@@ -126,7 +110,7 @@ async def _mandates(state: HubState, account: AccountPrincipal, lang: str) -> li
                 "granted": granted,
                 "other": names.get(other, other[:8]),
                 "document_titles": [_doc_title(state, d, lang) for d in m["document_types"]],
-                "expires_local": _local(m["expires_at"]),
+                "expires_local": _local(m["expires_at"], lang),
             }
         )
     return shown
@@ -134,9 +118,9 @@ async def _mandates(state: HubState, account: AccountPrincipal, lang: str) -> li
 
 @router.get("/me/consents", response_class=HTMLResponse)
 async def consents_page(request: Request, state: StateDep, done: str | None = None) -> Response:
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
+        return session.login_redirect(request)
     assert account.subject_commitment is not None
     lang = language(request)
     views = await state.broker.consent.list_consents(subject_commitment=account.subject_commitment)
@@ -148,8 +132,8 @@ async def consents_page(request: Request, state: StateDep, done: str | None = No
             f" ({_view_title(state, d['document_type'], d['view'], lang)})"
             for d in view.documents
         ]
-        body["expires_local"] = _local(body["expires_at"])
-        body["last_used_local"] = _local(body["last_used_at"])
+        body["expires_local"] = _local(body["expires_at"], lang)
+        body["last_used_local"] = _local(body["last_used_at"], lang)
         body["receipts"] = await state.broker.consent.receipts(view.consent_id, account.subject_commitment)
         consents.append(body)
     mandates = await _mandates(state, account, lang)
@@ -173,9 +157,9 @@ async def change_consent(
     state: StateDep,
     csrf: Annotated[str, Form(max_length=100)],
 ) -> Response:
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
+        return session.login_redirect(request)
     session.check_csrf(state, request, csrf)
     assert account.subject_commitment is not None
     strings = STRINGS[language(request)]
@@ -210,9 +194,9 @@ async def change_consent(
 async def revoke_mandate(
     mandate_id: UUID, request: Request, state: StateDep, csrf: Annotated[str, Form(max_length=100)]
 ) -> Response:
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
+        return session.login_redirect(request)
     session.check_csrf(state, request, csrf)
     assert account.subject_commitment is not None
     try:
@@ -243,9 +227,9 @@ async def download_receipt(
     state: StateDep,
 ) -> Response:
     """One signed receipt (compact JWS) as a file, verifiable offline with the hub's published keys."""
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
+        return session.login_redirect(request)
     assert account.subject_commitment is not None
     try:
         receipts = await state.broker.consent.receipts(consent_id, account.subject_commitment)
@@ -273,16 +257,18 @@ def _day(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    # Korean midnight of the calendar's first and last days has no UTC equivalent; such days filter nothing.
+    return day if date.min < day < date.max else None
 
 
 def _kst_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=KST).astimezone(UTC)
 
 
-def _actor(entry: dict[str, Any], strings: dict[str, str]) -> str:
+def _actor(entry: dict[str, Any], strings: Mapping[str, str]) -> str:
     actor = entry.get("actor") or {}
     if actor.get("org"):
         return str(actor["org"])
@@ -291,7 +277,7 @@ def _actor(entry: dict[str, Any], strings: dict[str, str]) -> str:
     return strings.get(f"actor.{actor.get('kind')}", str(actor.get("kind") or ""))
 
 
-def _basis(basis: str | None, strings: dict[str, str]) -> str:
+def _basis(basis: str | None, strings: Mapping[str, str]) -> str:
     if not basis:
         return strings["basis.none"]
     if basis == "self":
@@ -313,9 +299,9 @@ async def history_page(
     until: Annotated[str, Query(alias="to", max_length=10)] = "",
     cursor: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    account = _resident(request, state)
+    account = session.resident(request, state)
     if account is None:
-        return _login_redirect(request)
+        return session.login_redirect(request)
     assert account.subject_commitment is not None
     lang = language(request)
     strings = STRINGS[lang]
@@ -348,7 +334,7 @@ async def history_page(
             {
                 **entry,
                 "leaf": leaf,
-                "when": _local(entry["occurred_at"]),
+                "when": _local(entry["occurred_at"], lang),
                 "who": _actor(entry, strings),
                 "document": _doc_title(state, entry["document_type"], lang),
                 "view_title": _view_title(state, entry["document_type"], entry["view"], lang),

@@ -1,345 +1,56 @@
-"""Page strings in Korean and English (the web issue moves them to Babel catalogs, with four more)."""
+"""Page text for one language, read from the gettext catalogs (``hub/locales``, domain ``pages`` and friends).
+
+Templates write ``t.sign_in`` or ``t["mode.one_time"]``; a key no catalog has raises, so a typo in a template
+fails its test instead of rendering an empty label.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator, Mapping
 
-STRINGS: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        "app": "Gongyu",
-        "sign_in": "Sign in",
-        "username": "User name",
-        "password": "Password",
-        "sign_in_failed": "Unknown user name or wrong password.",
-        "sign_out": "Sign out",
-        "consent_title": "Consent request",
-        "who_asks": "Who asks",
-        "purpose": "Purpose",
-        "documents": "Documents and fields",
-        "until": "Valid until",
-        "days": "days after approval",
-        "uses": "Uses",
-        "mode.one_time": "One time",
-        "mode.standing": "Standing",
-        "preview": "What would be released (your actual data)",
-        "approve": "Approve",
-        "deny": "Deny",
-        "act_for": "Decide for",
-        "myself": "myself",
-        "mandate_for": "the principal of mandate",
-        "decided": "Your decision was recorded.",
-        "approved": "Approved. You can close this page and return to the counter.",
-        "denied_done": "Denied. Nothing will be released.",
-        "receipt": "Receipt (signed)",
-        "request_closed": "This request is no longer pending.",
-        "link_expired": "This link has expired or was already used. Ask the official for a new QR code.",
-        "not_found": "There is no such consent request.",
-        "not_for_you": "This request concerns someone else.",
-        "counter_title": "Counter: open a consent session",
-        "purpose_code": "Purpose code",
-        "purpose_text": "Purpose (shown to the resident)",
-        "open_session": "Show QR code",
-        "scan": "Ask the resident to scan this code with their phone.",
-        "qr_alt": "QR code linking to the consent request for the resident's phone",
-        "status": "Status",
-        "status.pending": "Waiting for the resident",
-        "status.approved": "Approved",
-        "status.denied": "Denied by the resident",
-        "status.expired": "Expired",
-        "result": "Released document",
-        "already_used": "This consent was already used; open a new session to look again.",
-        "officials_only": "This page is for counter officials.",
-        "sessions_today": "Today's sessions",
-        "waiting": "waiting",
-        "mandates": "Mandates (power of attorney)",
-        "no_mandates": "No mandates.",
-        "mandate_granted_to": "You let this person act for you",
-        "mandate_held_for": "You may act for this person",
-        "mandate_revoke": "Revoke mandate",
-        "done.mandate_revoke": "The mandate is revoked.",
-        "mandate_missing": "There is no such mandate granted by you.",
-        "mandate_state.active": "Active",
-        "mandate_state.revoked": "Revoked",
-        "mandate_state.expired": "Expired",
-        "my_page_link": "My page",
-        "back": "Back",
-        "my_page": "My page",
-        "my_page_intro": "See who you allowed to use your records, and who looked at them.",
-        "my_consents": "My consents",
-        "my_consents_hint": "Who may use which documents; pause, resume, revoke; receipts.",
-        "my_history": "My access history",
-        "my_history_hint": "Every look at your records, with proof that the list is complete.",
-        "no_consents": "You have not given any consent.",
-        "state": "State",
-        "consent_state.active": "Active",
-        "consent_state.paused": "Paused (not usable until you resume it)",
-        "consent_state.revoked": "Revoked",
-        "consent_state.expired": "Expired",
-        "consent_state.exhausted": "Used up",
-        "documents_short": "Documents",
-        "last_use": "Last used",
-        "never_used": "Not used yet",
-        "receipts": "Receipts",
-        "download_receipt": "Download signed receipt",
-        "receipt_kind.approved": "approval",
-        "receipt_kind.revoked": "revocation",
-        "pause": "Pause",
-        "resume": "Resume",
-        "revoke": "Revoke",
-        "revoke_note": "Revoking is final: the recipient can no longer use this consent.",
-        "done.pause": "The consent is paused. It cannot be used until you resume it.",
-        "done.resume": "The consent is active again.",
-        "done.revoke": "The consent is revoked. A signed receipt of the revocation is below.",
-        "consent_missing": "There is no such consent of yours.",
-        "consent_cannot": "This change is not possible in the consent's current state.",
-        "history_intro": (
-            "Every access to your records: who, when, which document and fields, why and under which basis."
-        ),
-        "filters": "Filter",
-        "document": "Document",
-        "all": "All",
-        "outcome": "Outcome",
-        "date_from": "From (date)",
-        "date_to": "To (date)",
-        "apply_filters": "Apply",
-        "clear_filters": "Clear filters",
-        "verify_title": "Check this history against the signed log",
-        "verify_intro": (
-            "Your browser checks, on its own, that each entry below is recorded in "
-            "the hub's tamper-evident log, using the log's signed checkpoint and "
-            "public key."
-        ),
-        "verify": "Verify",
-        "verify_not_run": "Not checked yet.",
-        "verify_not_run_entry": "Not checked yet.",
-        "verify_running": "Checking…",
-        "verified": "Verified: this entry is in the signed log.",
-        "not_verified": "Not verified: this entry does not match the signed log.",
-        "pending_entry": (
-            "Pending: this entry is not yet in a signed checkpoint, so it cannot be "
-            "checked yet. Try again in a moment."
-        ),
-        "verify_all_ok": (
-            "Verified: the signature of the checkpoint is valid and every entry on "
-            "this page is proven included in the signed log up to that checkpoint."
-        ),
-        "verify_some_failed": (
-            "Not verified: at least one entry on this page does not match the signed log."
-        ),
-        "verify_checkpoint_bad": ("Not verified: the checkpoint's signature is not valid for the log's key."),
-        "verify_unsupported": "Not verified: this browser cannot check Ed25519 signatures.",
-        "verify_pending_note": "Some entries are pending and were not checked.",
-        "verify_none": "There is nothing on this page to check.",
-        "checkpoint": "Signed checkpoint",
-        "tree_size": "log size",
-        "verifier_key": "Log key",
-        "no_checkpoint": (
-            "The log has not published a signed checkpoint yet, so nothing can be checked yet."
-        ),
-        "entries": "Entries",
-        "no_entries": "No entries.",
-        "when": "When",
-        "what": "What",
-        "fields": "Fields",
-        "basis": "Basis",
-        "log_position": "Log position",
-        "not_yet": "not yet assigned",
-        "paging": "Pages",
-        "first_page": "Newest entries",
-        "older": "Older entries",
-        "actor_self": "You",
-        "actor.client": "Client system",
-        "actor.official": "Counter official",
-        "actor.auditor": "Auditor",
-        "actor.public": "Public",
-        "actor.system": "Gongyu",
-        "basis.none": "None",
-        "basis.self": "Yourself",
-        "basis.consent": "Your consent",
-        "basis.statute": "Law",
-        "basis.mandate": "Mandate",
-        "kind.lookup": "Document looked up",
-        "kind.preview": "Preview shown to you",
-        "kind.issuance": "E-document issued",
-        "kind.verification": "E-document verified",
-        "kind.revocation": "E-document revoked",
-        "kind.consent_approve": "Consent given",
-        "kind.consent_deny": "Consent refused",
-        "kind.consent_pause": "Consent paused",
-        "kind.consent_resume": "Consent resumed",
-        "kind.consent_revoke": "Consent revoked",
-        "kind.mandate_grant": "Mandate granted",
-        "kind.mandate_revoke": "Mandate revoked",
-        "outcome.ok": "Allowed",
-        "outcome.denied": "Refused",
-        "outcome.not_found": "Not found",
-        "outcome.agency_error": "Agency error",
-        "outcome.invalid": "Invalid request",
-    },
-    "ko": {
-        "app": "공유",
-        "sign_in": "로그인",
-        "username": "사용자 이름",
-        "password": "비밀번호",
-        "sign_in_failed": "사용자 이름이 없거나 비밀번호가 틀렸습니다.",
-        "sign_out": "로그아웃",
-        "consent_title": "정보 제공 동의 요청",
-        "who_asks": "요청 기관",
-        "purpose": "이용 목적",
-        "documents": "문서와 항목",
-        "until": "유효 기간",
-        "days": "일 (동의 후)",
-        "uses": "이용 횟수",
-        "mode.one_time": "1회",
-        "mode.standing": "계속",
-        "preview": "제공될 내용 (실제 정보)",
-        "approve": "동의",
-        "deny": "거부",
-        "act_for": "결정 대상",
-        "myself": "본인",
-        "mandate_for": "위임인 (위임 번호)",
-        "decided": "결정이 기록되었습니다.",
-        "approved": "동의했습니다. 이 화면을 닫고 창구로 돌아가십시오.",
-        "denied_done": "거부했습니다. 어떤 정보도 제공되지 않습니다.",
-        "receipt": "동의 영수증 (전자서명)",
-        "request_closed": "이 요청은 이미 처리되었습니다.",
-        "link_expired": "링크가 만료되었거나 이미 사용되었습니다. 담당 공무원에게 새 QR 코드를 요청하십시오.",
-        "not_found": "해당 동의 요청이 없습니다.",
-        "not_for_you": "이 요청은 다른 사람에 관한 것입니다.",
-        "counter_title": "창구: 동의 세션 열기",
-        "purpose_code": "목적 코드",
-        "purpose_text": "이용 목적 (주민에게 표시)",
-        "open_session": "QR 코드 표시",
-        "scan": "주민에게 휴대전화로 이 코드를 스캔하도록 안내하십시오.",
-        "qr_alt": "주민 휴대전화용 동의 요청 링크 QR 코드",
-        "status": "상태",
-        "status.pending": "주민의 결정을 기다리는 중",
-        "status.approved": "동의함",
-        "status.denied": "주민이 거부함",
-        "status.expired": "만료됨",
-        "result": "제공된 문서",
-        "already_used": "이 동의는 이미 사용되었습니다. 다시 조회하려면 새 세션을 여십시오.",
-        "officials_only": "창구 공무원 전용 화면입니다.",
-        "sessions_today": "오늘의 세션",
-        "waiting": "대기",
-        "mandates": "위임 (대리권)",
-        "no_mandates": "위임이 없습니다.",
-        "mandate_granted_to": "내가 대리를 맡긴 사람",
-        "mandate_held_for": "내가 대리할 수 있는 사람",
-        "mandate_revoke": "위임 철회",
-        "done.mandate_revoke": "위임을 철회했습니다.",
-        "mandate_missing": "해당하는 본인의 위임이 없습니다.",
-        "mandate_state.active": "유효",
-        "mandate_state.revoked": "철회됨",
-        "mandate_state.expired": "만료됨",
-        "my_page_link": "내 정보",
-        "back": "돌아가기",
-        "my_page": "내 정보",
-        "my_page_intro": "내 정보를 이용하도록 허락한 곳과 내 정보를 조회한 기록을 확인합니다.",
-        "my_consents": "내 동의",
-        "my_consents_hint": "누가 어떤 문서를 이용할 수 있는지, 일시정지·재개·철회, 영수증.",
-        "my_history": "내 정보 조회 기록",
-        "my_history_hint": "내 정보에 대한 모든 조회와, 기록이 빠짐없다는 증명.",
-        "no_consents": "제공한 동의가 없습니다.",
-        "state": "상태",
-        "consent_state.active": "유효",
-        "consent_state.paused": "일시정지 (재개할 때까지 이용 불가)",
-        "consent_state.revoked": "철회됨",
-        "consent_state.expired": "만료됨",
-        "consent_state.exhausted": "이용 횟수 소진",
-        "documents_short": "문서",
-        "last_use": "마지막 이용",
-        "never_used": "아직 이용되지 않음",
-        "receipts": "영수증",
-        "download_receipt": "전자서명 영수증 내려받기",
-        "receipt_kind.approved": "동의",
-        "receipt_kind.revoked": "철회",
-        "pause": "일시정지",
-        "resume": "재개",
-        "revoke": "철회",
-        "revoke_note": "철회는 되돌릴 수 없습니다. 받는 기관은 이 동의를 더 이상 이용할 수 없습니다.",
-        "done.pause": "동의를 일시정지했습니다. 재개할 때까지 이용할 수 없습니다.",
-        "done.resume": "동의가 다시 유효합니다.",
-        "done.revoke": "동의를 철회했습니다. 아래에서 철회 영수증을 내려받을 수 있습니다.",
-        "consent_missing": "해당하는 본인의 동의가 없습니다.",
-        "consent_cannot": "현재 상태에서는 이 변경을 할 수 없습니다.",
-        "history_intro": (
-            "내 정보에 대한 모든 접근: 누가, 언제, 어떤 문서와 항목을, 왜, 어떤 근거로 조회했는지."
-        ),
-        "filters": "조건 검색",
-        "document": "문서",
-        "all": "전체",
-        "outcome": "결과",
-        "date_from": "시작일",
-        "date_to": "종료일",
-        "apply_filters": "적용",
-        "clear_filters": "조건 지우기",
-        "verify_title": "서명된 기록부와 대조 확인",
-        "verify_intro": (
-            "브라우저가 직접, 기록부의 서명된 체크포인트와 공개키로 아래 각 기록이 위변조 "
-            "방지 기록부에 들어 있는지 확인합니다."
-        ),
-        "verify": "확인하기",
-        "verify_not_run": "아직 확인하지 않았습니다.",
-        "verify_not_run_entry": "아직 확인하지 않았습니다.",
-        "verify_running": "확인하는 중…",
-        "verified": "확인됨: 이 기록은 서명된 기록부에 들어 있습니다.",
-        "not_verified": "확인 실패: 이 기록은 서명된 기록부와 일치하지 않습니다.",
-        "pending_entry": (
-            "대기 중: 이 기록은 아직 서명된 체크포인트에 포함되지 않아 확인할 수 없습니다. "
-            "잠시 후 다시 시도하십시오."
-        ),
-        "verify_all_ok": (
-            "확인됨: 체크포인트 서명이 유효하며, 이 페이지의 모든 기록이 해당 "
-            "체크포인트까지의 서명된 기록부에 들어 있음이 증명되었습니다."
-        ),
-        "verify_some_failed": "확인 실패: 이 페이지의 기록 중 하나 이상이 서명된 기록부와 일치하지 않습니다.",
-        "verify_checkpoint_bad": "확인 실패: 체크포인트 서명이 기록부의 키로 검증되지 않습니다.",
-        "verify_unsupported": "확인 실패: 이 브라우저는 Ed25519 서명을 확인할 수 없습니다.",
-        "verify_pending_note": "대기 중인 기록은 확인하지 않았습니다.",
-        "verify_none": "이 페이지에는 확인할 기록이 없습니다.",
-        "checkpoint": "서명된 체크포인트",
-        "tree_size": "기록 수",
-        "verifier_key": "기록부 공개키",
-        "no_checkpoint": "기록부가 아직 서명된 체크포인트를 공개하지 않아 확인할 수 없습니다.",
-        "entries": "기록",
-        "no_entries": "기록이 없습니다.",
-        "when": "일시",
-        "what": "내용",
-        "fields": "항목",
-        "basis": "근거",
-        "log_position": "기록부 위치",
-        "not_yet": "아직 배정되지 않음",
-        "paging": "페이지",
-        "first_page": "최신 기록",
-        "older": "이전 기록",
-        "actor_self": "본인",
-        "actor.client": "기관 시스템",
-        "actor.official": "창구 공무원",
-        "actor.auditor": "감사인",
-        "actor.public": "일반",
-        "actor.system": "공유",
-        "basis.none": "없음",
-        "basis.self": "본인",
-        "basis.consent": "본인 동의",
-        "basis.statute": "법령",
-        "basis.mandate": "위임",
-        "kind.lookup": "문서 조회",
-        "kind.preview": "본인 미리보기",
-        "kind.issuance": "전자문서 발급",
-        "kind.verification": "전자문서 진위 확인",
-        "kind.revocation": "전자문서 폐기",
-        "kind.consent_approve": "동의함",
-        "kind.consent_deny": "동의 거부",
-        "kind.consent_pause": "동의 일시정지",
-        "kind.consent_resume": "동의 재개",
-        "kind.consent_revoke": "동의 철회",
-        "kind.mandate_grant": "위임 설정",
-        "kind.mandate_revoke": "위임 철회",
-        "outcome.ok": "허용됨",
-        "outcome.denied": "거부됨",
-        "outcome.not_found": "찾을 수 없음",
-        "outcome.agency_error": "기관 오류",
-        "outcome.invalid": "잘못된 요청",
-    },
-}
+from hub import i18n
+
+
+class Strings(Mapping[str, str]):
+    """The page strings of one language: the ``pages`` domain plus any page-specific domains."""
+
+    def __init__(self, lang: str, domains: tuple[str, ...] = ("pages", "common")) -> None:
+        self.lang = lang
+        self._domains = domains
+
+    def __getitem__(self, key: str) -> str:
+        for domain in self._domains:
+            if key in i18n.catalog("en", domain):
+                return i18n.gettext(self.lang, domain, key)
+        raise KeyError(key)
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        for domain in self._domains:
+            yield from i18n.catalog("en", domain)
+
+    def __len__(self) -> int:
+        return sum(len(i18n.catalog("en", domain)) for domain in self._domains)
+
+
+class _Languages(Mapping[str, Strings]):
+    def __getitem__(self, lang: str) -> Strings:
+        if lang not in i18n.SUPPORTED:
+            raise KeyError(lang)
+        return Strings(lang)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(i18n.SUPPORTED)
+
+    def __len__(self) -> int:
+        return len(i18n.SUPPORTED)
+
+
+STRINGS: Mapping[str, Strings] = _Languages()

@@ -198,6 +198,8 @@ async def test_history_page_shows_own_entries_with_proofs_that_verify(  # type: 
     assert only_denied and all(e["outcome"] == "denied" for e in only_denied)
     long_ago = {"from": "2001-01-01", "to": "2001-01-31"}
     assert _entries((await browser.get("/me/history", params=long_ago)).text) == []
+    edges = await browser.get("/me/history", params={"from": "0001-01-01", "to": "9999-12-31"})
+    assert edges.status_code == 200, "the calendar's first and last days are no 500"
     late = await bank.post("/v1/lookups", headers=bearer(hub_state), json=lookup_body(mine))
     assert late.status_code == 200
     fresh = (await browser.get("/me/history")).text
