@@ -43,6 +43,8 @@ class ConsentRequestRow(ConsentBase):
     consent_id: Mapped[str | None] = mapped_column(String(36))
     open_token_hash: Mapped[str | None] = mapped_column(String(64))  # single-use counter QR link
 
+    __table_args__ = (Index("ix_consent_requests_requester", "requester_id", "created_at"),)
+
 
 class ConsentRow(ConsentBase):
     """A granted consent. Its lifecycle state is derived from ``consent_events``, time and the use count."""

@@ -113,6 +113,8 @@ class RequestView:
     status: str
     expires_at: datetime
     consent_id: str | None
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
 
     @classmethod
     def of(cls, row: ConsentRequestRow, now: datetime) -> RequestView:
@@ -136,6 +138,8 @@ class RequestView:
             status,
             aware(row.expires_at),
             row.consent_id,
+            aware(row.created_at),
+            aware(row.decided_at) if row.decided_at else None,
         )
 
 

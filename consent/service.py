@@ -235,6 +235,21 @@ class ConsentService:
             row = await session.get(ConsentRequestRow, request_id)
         return RequestView.of(row, self._now()) if row else None
 
+    async def requests_by(self, requester_id: str, since: datetime, limit: int = 200) -> list[RequestView]:
+        """The requests one requester opened since a moment, newest first (a counter's list of the day)."""
+        async with self._db()() as session:
+            rows = await session.execute(
+                select(ConsentRequestRow)
+                .where(
+                    ConsentRequestRow.requester_id == requester_id,
+                    ConsentRequestRow.created_at >= since.astimezone(UTC),  # stored in UTC
+                )
+                .order_by(ConsentRequestRow.created_at.desc())
+                .limit(limit)
+            )
+            now = self._now()
+            return [RequestView.of(row, now) for row in rows.scalars()]
+
     async def open_link(self, request_id: str, token: str) -> RequestView:
         """Consume a counter QR link: valid once, while the request is pending."""
         digest = hashlib.sha256(token.encode()).hexdigest()

@@ -27,13 +27,23 @@ from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
 from hub.errors import Problem, describe_validation
-from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse
+from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse, PurposeIn
 
 _OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
 
 
 class _NoUseLeft(Exception):
     """The consent's last use went to a concurrent lookup."""
+
+
+@dataclass(frozen=True)
+class Released:
+    """An answered lookup with its subject commitment, the basis the decision named and the purpose."""
+
+    response: LookupResponse
+    subject_commitment: str
+    basis: str
+    purpose: PurposeIn
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,10 @@ class Broker:
         return problem
 
     async def lookup(self, actor: Actor, body: bytes, request_id: str) -> LookupResponse:
+        return (await self.lookup_released(actor, body, request_id)).response
+
+    async def lookup_released(self, actor: Actor, body: bytes, request_id: str) -> Released:
+        """A lookup plus whom and on which basis it was released (issuance stamps both on the document)."""
         attempt = _Attempt(actor=actor, request_id=request_id)
         try:
             request = LookupRequest.model_validate_json(body)
@@ -190,8 +204,11 @@ class Broker:
                 self._refusal(decision.reason, actor, basis, document, request.view),
             )
         subject = decision.subject or subject
-        assert subject is not None
-        return await self.release(attempt, document, request.view, subject, consent_id=decision.consent_id)
+        assert subject is not None and attempt.subject_commitment is not None
+        response = await self.release(
+            attempt, document, request.view, subject, consent_id=decision.consent_id
+        )
+        return Released(response, attempt.subject_commitment, attempt.basis or "", purpose)
 
     async def lookup_bundle(self, actor: Actor, body: bytes, request_id: str) -> dict[str, Any]:
         """Every document of a life-event bundle, fetched concurrently, each audited as its own lookup."""
@@ -337,6 +354,7 @@ class Broker:
         view: str,
         request_id: str,
         kind: str = "preview",
+        purpose_code: str | None = None,
     ) -> LookupResponse:
         """A resident's own data (consent preview, self-issuance): audited, with basis ``self``."""
         attempt = _Attempt(
@@ -346,7 +364,7 @@ class Broker:
             subject_commitment=self.committer.commit(subject),
             document_type=document_type,
             view=view,
-            purpose_code=kind,
+            purpose_code=purpose_code or kind,
             basis="self",
         )
         document = await self._document(attempt, document_type, view)

@@ -51,4 +51,5 @@ class IssuanceRow(IssuanceBase):
     __table_args__ = (
         Index("ix_issuances_subject_time", "subject_commitment", "issued_at"),
         Index("ix_issuances_retain_until", "retain_until"),
+        Index("ix_issuances_requester", "requester_id", "issued_at"),
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from hub.issuance.models import IssuanceRow
 
@@ -39,6 +40,18 @@ class IssuanceRepository:
             return (
                 await session.execute(select(IssuanceRow).where(IssuanceRow.number == number))
             ).scalar_one_or_none()
+
+    async def requested_by(self, requester_id: str, limit: int = 50) -> list[IssuanceRow]:
+        """The newest documents one requester was issued (a resident's own e-documents page)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(IssuanceRow)
+                .options(defer(IssuanceRow.pdf_enc), defer(IssuanceRow.content_enc))  # listing, not content
+                .where(IssuanceRow.requester_id == requester_id, IssuanceRow.status.in_(("valid", "revoked")))
+                .order_by(IssuanceRow.issued_at.desc())
+                .limit(limit)
+            )
+            return list(rows.scalars())
 
     async def revoke(self, number: str, by: str, reason: str, at: datetime) -> bool:
         """Valid → revoked, atomically; False if it was not valid (unknown, pending or already revoked)."""

@@ -6,10 +6,9 @@ is fail-closed like the lookup's: reserve the number (a pending row), render and
 event durable, and only then mark the row valid and answer. A failure at any step leaves a pending/failed
 row that verifies as ``unknown`` and was never handed out.
 
-The caller today is an API client citing a statute (``Actor`` of kind ``client``). Resident self-issuance and
-issuance by an official under a consent or by an agent under a mandate plug in at
-:meth:`IssuanceService.issue` once the consent package authorises those actors: the broker decides, this
-service only needs the ``Actor`` and the lookup body.
+Three ways in, one path out: an API client citing a statute or a consent, an official at the counter under
+the resident's consent (:meth:`IssuanceService.issue`, the broker decides), and a resident for their own
+records (:meth:`IssuanceService.issue_own`, basis ``self``). The document records the basis it was issued on.
 """
 
 from __future__ import annotations
@@ -58,10 +57,21 @@ from hub.issuance.schemas import (
 )
 from hub.issuance.signing import PdfSigner
 from hub.issuance.tsa import HttpTimeStamper, TimeStampAuthority
-from hub.schemas import LookupRequest
+from hub.schemas import LookupRequest, LookupResponse, PurposeIn
 
 log = logging.getLogger("gongyu.issuance")
 PURGE_EVERY_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class IssuedSummary:
+    issuance_number: str
+    document_type: str
+    view: str
+    issued_at: datetime
+    retain_until: datetime
+    status: str
+    downloadable: bool
 
 
 @dataclass(frozen=True)
@@ -182,51 +192,79 @@ class IssuanceService:
             **values,
         )
 
+    async def _refuse_not_issuable(
+        self, actor: Actor, spec: DocumentSpec, view: str, commitment: str | None, request_id: str
+    ) -> Problem:
+        ref = await self._audit(
+            self._event(
+                actor,
+                request_id,
+                kind="issuance",
+                outcome="denied",
+                reason="not_issuable",
+                subject_commitment=commitment,
+                document_type=spec.type,
+                view=view,
+            )
+        )
+        return Problem(
+            422, "document-not-issuable", extra={"audit_event_id": ref.event_id}, document_type=spec.type
+        )
+
     async def issue(self, actor: Actor, body: bytes, request_id: str) -> IssuanceOut:
+        """Issue on a lookup body: a statute naming the subject, or a consent (which names the subject)."""
+        return (await self.issue_with_fields(actor, body, request_id))[0]
+
+    async def issue_with_fields(
+        self, actor: Actor, body: bytes, request_id: str
+    ) -> tuple[IssuanceOut, LookupResponse]:
+        """:meth:`issue`, also handing back the released fields (the counter shows what it stamped)."""
         try:
             request: LookupRequest | None = LookupRequest.model_validate_json(body)
         except ValidationError:
             request = None  # the broker audits and refuses it with the lookup's own problem
-        if request is not None and request.subject is None:
-            # Issuance under a consent (the consent names the subject) arrives with the consent flows; the
-            # subject commitment will then come from the broker's decision instead of the body.
-            raise Problem(422, "validation-error", errors="basis.statute (issuance needs a statutory basis)")
         if request is not None:
             spec = self.catalog.get(request.document_type)
             if spec is not None and not spec.issuable:
                 commitment = None
-                try:
-                    assert request.subject is not None
-                    commitment = self.broker.committer.commit(
-                        resident_number.normalize(request.subject.resident_number)
-                    )
-                except resident_number.InvalidResidentNumber:
-                    pass
-                ref = await self._audit(
-                    self._event(
-                        actor,
-                        request_id,
-                        kind="issuance",
-                        outcome="denied",
-                        reason="not_issuable",
-                        subject_commitment=commitment,
-                        document_type=spec.type,
-                        view=request.view,
-                    )
-                )
-                raise Problem(
-                    422,
-                    "document-not-issuable",
-                    extra={"audit_event_id": ref.event_id},
-                    document_type=spec.type,
-                )
-        lookup = await self.broker.lookup(actor, body, request_id)
-        assert request is not None and request.subject is not None  # the broker accepted the body
-        spec = self.catalog[lookup.document_type]
-        commitment = self.broker.committer.commit(resident_number.normalize(request.subject.resident_number))
-        purpose = request.purpose_in()
-        basis = f"statute:{request.basis.statute}"
+                if request.subject is not None:
+                    try:
+                        commitment = self.broker.committer.commit(
+                            resident_number.normalize(request.subject.resident_number)
+                        )
+                    except resident_number.InvalidResidentNumber:
+                        pass
+                raise await self._refuse_not_issuable(actor, spec, request.view, commitment, request_id)
+        released = await self.broker.lookup_released(actor, body, request_id)
+        lookup, commitment = released.response, released.subject_commitment
+        issued = await self._issue(actor, lookup, commitment, released.basis, released.purpose, request_id)
+        return issued, lookup
 
+    async def issue_own(
+        self, actor: Actor, subject: str, document_type: str, view: str, request_id: str
+    ) -> IssuanceOut:
+        """A resident's e-document of their own records (basis ``self``), fetched through the audited path."""
+        commitment = self.broker.committer.commit(subject)
+        spec = self.catalog.get(document_type)
+        if spec is not None and not spec.issuable:
+            raise await self._refuse_not_issuable(actor, spec, view, commitment, request_id)
+        lookup = await self.broker.preview(
+            actor, subject, document_type, view, request_id, kind="lookup", purpose_code="self-issuance"
+        )
+        return await self._issue(
+            actor, lookup, commitment, "self", PurposeIn(code="self-issuance"), request_id
+        )
+
+    async def _issue(
+        self,
+        actor: Actor,
+        lookup: LookupResponse,
+        commitment: str,
+        basis: str,
+        purpose: PurposeIn,
+        request_id: str,
+    ) -> IssuanceOut:
+        spec = self.catalog[lookup.document_type]
         issued_at = utcnow().replace(microsecond=0)
         retain_until = issued_at + timedelta(days=spec.retention_days)
         issuance_id = str(uuid.uuid4())
@@ -506,6 +544,22 @@ class IssuanceService:
         return VerificationOut(status="valid", reason="signature_valid", method="qr", content=content, **meta)
 
     # --- revocation ---
+
+    async def requested_by(self, actor: Actor) -> list[IssuedSummary]:
+        """The documents this actor had issued, newest first, with whether the PDF can still be fetched."""
+        now = utcnow()
+        return [
+            IssuedSummary(
+                issuance_number=numbers.display(row.number),
+                document_type=row.document_type,
+                view=row.view,
+                issued_at=aware(row.issued_at),
+                retain_until=aware(row.retain_until),
+                status=row.status,
+                downloadable=now <= aware(row.retain_until),  # content is purged only after this
+            )
+            for row in await self.repository.requested_by(actor.id)
+        ]
 
     async def revoke(self, actor: Actor, text: str, reason: str, request_id: str) -> RevocationOut:
         if actor.client_kind != "agency":

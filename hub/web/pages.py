@@ -6,22 +6,15 @@ receipted exactly like one made through the API.
 
 from __future__ import annotations
 
-import base64
-import io
-import json
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
-import segno
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from consent import Actor, ConsentError
 from hub.api.consents import (
-    DocumentRef,
-    check_documents,
     consent_problem,
     decide,
     describe_document,
@@ -29,21 +22,14 @@ from hub.api.consents import (
     request_json,
 )
 from hub.auth.accounts import authenticate_account
-from hub.auth.tokens import AccountPrincipal
 from hub.deps import StateDep
 from hub.errors import Problem
-from hub.state import HubState
 from hub.web import session
 from hub.web.render import language, render
 from hub.web.strings import STRINGS
 
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(directory=str(Path(__file__).resolve().parent / "static"))
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
 def _safe_next(value: str) -> str:
@@ -145,7 +131,7 @@ async def consent_page(request_id: str, request: Request, state: StateDep, t: st
         return RedirectResponse(f"/consent/{request_id}", status_code=303)
     account = session.current(request, state)
     if account is None or account.role != "resident":
-        return _login_redirect(request)
+        return session.login_redirect(request)
     view = await state.broker.consent.get_request(request_id)
     if view is None:
         return _message(request, strings["consent_title"], strings["not_found"], 404, account=account)
@@ -192,7 +178,7 @@ async def consent_decision(
     strings = STRINGS[language(request)]
     account = session.current(request, state)
     if account is None or account.role != "resident":
-        return _login_redirect(request)
+        return session.login_redirect(request)
     session.check_csrf(state, request, csrf)
     try:
         outcome = await decide(state, request, account, request_id, decision == "approve", mandate_id or None)
@@ -203,121 +189,6 @@ async def consent_decision(
         return RedirectResponse(outcome["redirect_to"], status_code=303)
     done = strings["approved"] if decision == "approve" else strings["denied_done"]
     return _message(request, strings["decided"], done, account=account, receipt=outcome["receipt"])
-
-
-# -- counter ------------------------------------------------------------------------------------------------
-
-
-def _official(request: Request, state: HubState) -> AccountPrincipal | None:
-    account = session.current(request, state)
-    return account if account is not None and account.role == "official" else None
-
-
-@router.get("/counter", response_class=HTMLResponse)
-async def counter_page(request: Request, state: StateDep) -> Response:
-    official = _official(request, state)
-    if official is None:
-        return _login_redirect(request)
-    documents = [spec for spec in state.catalog.values()]
-    return render(
-        request,
-        "counter.html",
-        documents=documents,
-        csrf=session.csrf_token(state, request),
-        account=official,
-    )
-
-
-@router.post("/counter", response_class=HTMLResponse)
-async def open_counter_session(
-    request: Request,
-    state: StateDep,
-    csrf: Annotated[str, Form(max_length=100)],
-    documents: Annotated[list[str], Form()],
-    purpose_code: Annotated[str, Form(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] = "counter-service",
-    purpose_text: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    official = _official(request, state)
-    if official is None:
-        return _login_redirect(request)
-    session.check_csrf(state, request, csrf)
-    refs = check_documents(
-        state,
-        [DocumentRef(document_type=d.partition(":")[0], view=d.partition(":")[2]) for d in documents[:20]],
-    )
-    view, token = await state.broker.consent.create_request(
-        requester_kind="official",
-        requester_id=official.account_id,
-        recipient_org=official.org or "",
-        documents=refs,
-        purpose_code=purpose_code,
-        purpose_text=purpose_text or None,
-        mode="one_time",
-        consent_days=1,
-        max_uses=1,
-        single_use_link=True,
-    )
-    return RedirectResponse(f"/counter/sessions/{view.request_id}?t={token}", status_code=303)
-
-
-def _qr_data_uri(url: str) -> str:
-    buffer = io.BytesIO()
-    segno.make(url, error="q").save(buffer, kind="png", scale=8, border=4)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-@router.get("/counter/sessions/{request_id}", response_class=HTMLResponse)
-async def counter_session(
-    request_id: str, request: Request, state: StateDep, t: str | None = None
-) -> Response:
-    official = _official(request, state)
-    if official is None:
-        return _login_redirect(request)
-    view = await state.broker.consent.get_request(request_id)
-    if view is None or view.requester_id != official.account_id:
-        strings = STRINGS[language(request)]
-        return _message(request, strings["counter_title"], strings["not_found"], 404, account=official)
-    body = request_json(view, state)
-    qr = _qr_data_uri(f"{state.settings.public_url}/consent/{request_id}?t={t}") if t else None
-    results: list[dict[str, Any]] = []
-    used = False
-    if view.status == "approved" and view.consent_id:
-        actor = Actor(kind="official", id=official.account_id, org=official.org or "")
-        lang = language(request)
-        for ref in view.documents:
-            payload = {**ref, "purpose": view.purpose_code, "basis": {"consent_id": view.consent_id}}
-            try:
-                result = await state.broker.lookup(actor, _json(payload), request.state.request_id)
-            except Problem as problem:
-                if problem.slug == "consent-exhausted":
-                    used = True
-                    break
-                raise
-            spec = state.catalog[ref["document_type"]]
-            titles = {f.name: f.titles.get(lang, f.name) for f in spec.fields}
-            results.append(
-                {
-                    "title": spec.titles[lang],
-                    "fields": {k: _display(v) for k, v in result.fields.items()},
-                    "titles": titles,
-                }
-            )
-    return render(
-        request, "counter_session.html", req=body, qr=qr, results=results, used=used, account=official
-    )
-
-
-@router.get("/counter/sessions/{request_id}/status")
-async def counter_status(request_id: str, request: Request, state: StateDep) -> JSONResponse:
-    official = _official(request, state)
-    view = await state.broker.consent.get_request(request_id)
-    if official is None or view is None or view.requester_id != official.account_id:
-        return JSONResponse({"status": "unknown"}, status_code=404)
-    return JSONResponse({"status": view.status}, headers={"Cache-Control": "no-store"})
-
-
-def _json(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload).encode()
 
 
 __all__ = ["consent_problem", "router", "static"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
@@ -78,3 +79,22 @@ def check_login_csrf(request: Request, submitted: str) -> None:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, submitted):
         raise Problem(403, "csrf-failed")
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """To the sign-in page, coming back to this page (path and query) afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def resident(request: Request, state: HubState) -> AccountPrincipal | None:
+    """The signed-in resident (with a registered resident number), or None."""
+    account = current(request, state)
+    if account is None or account.role != "resident" or not account.subject_commitment:
+        return None
+    return account
+
+
+def official(request: Request, state: HubState) -> AccountPrincipal | None:
+    account = current(request, state)
+    return account if account is not None and account.role == "official" else None
