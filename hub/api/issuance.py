@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from consent import Actor
-from hub import i18n
 from hub.auth.tokens import ClientPrincipal
 from hub.deps import ClientDep, StateDep
 from hub.errors import Problem
@@ -23,8 +21,9 @@ from hub.issuance.schemas import (
 )
 from hub.issuance.service import IssuanceService
 from hub.issuance.tsa import QUERY_TYPE, REPLY_TYPE
-from hub.issuance.web import CSP, STRINGS, render_page
 from hub.schemas import LookupRequest
+from hub.web import session
+from hub.web import verify_page as verify_web
 
 router = APIRouter(tags=["issuance"])
 
@@ -144,56 +143,16 @@ async def verify(body: VerifyRequest, request: Request, state: StateDep) -> Veri
     )
 
 
-def _page_lang(request: Request, lang: str | None) -> str:
-    return lang if lang in STRINGS else i18n.negotiate(request.headers.get("accept-language"))
-
-
-def _html(text: str, lang: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        text,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": CSP,
-            "Content-Language": lang,
-            "Vary": "Accept-Language",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
-
-
 @router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
-async def verify_page(request: Request, lang: Annotated[str | None, Query()] = None) -> HTMLResponse:
-    language = _page_lang(request, lang)
-    return _html(render_page(language), language)
+async def verify_page(request: Request, state: StateDep) -> HTMLResponse:
+    """The public verification page (``?lang=`` picks the language): scan, upload, paste or type."""
+    return verify_web.page(request, _service(state).catalog, account=session.current(request, state))
 
 
 @router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
-async def verify_page_submit(
-    request: Request,
-    state: StateDep,
-    qr_payload: Annotated[str, Form(max_length=10_000)] = "",
-    issuance_number: Annotated[str, Form(max_length=64)] = "",
-    check: Annotated[str, Form(max_length=16)] = "",
-    lang: Annotated[str | None, Query()] = None,
-) -> HTMLResponse:
-    language = _page_lang(request, lang)
-    strings = STRINGS[language]
-    form = {"qr_payload": qr_payload, "issuance_number": issuance_number, "check": check}
-    service = _service(state)
-    if qr_payload.strip() and not issuance_number.strip():
-        result = await service.verify_payload(qr_payload.strip())
-    elif issuance_number.strip() and not qr_payload.strip():
-        try:
-            result = await service.verify_number(
-                issuance_number, check.strip() or None, None, request.state.request_id
-            )
-        except Problem:
-            return _html(render_page(language, error=strings["bad_number"], form=form), language, 422)
-    else:
-        return _html(render_page(language, error=strings["error"], form=form), language, 422)
-    return _html(render_page(language, result=result, form=form), language)
+async def verify_page_submit(request: Request, state: StateDep) -> HTMLResponse:
+    """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code)."""
+    return await verify_web.submit(request, _service(state), session.current(request, state))
 
 
 @router.post(

@@ -266,13 +266,16 @@ async def test_issuance_refusals_come_from_the_audited_lookup(
     assert unauthenticated.status_code == 401
 
 
-async def test_the_verify_page_has_no_script_and_answers_in_both_languages(
+async def test_the_verify_page_answers_by_number_and_qr_under_a_strict_csp(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     page = await api.get("/verify", headers={"Accept-Language": "en"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "<script" not in page.text and "script-src" not in page.headers["content-security-policy"]
-    assert "default-src 'none'" in page.headers["content-security-policy"]
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert '<script src="/static/verify_scan.js" defer></script>' in page.text
+    assert re.search(r"<script(?![^>]*\bsrc=)", page.text) is None  # no inline script
+    assert "<style" not in page.text and " style=" not in page.text
     assert "Verify an e-document" in page.text
     assert "전자문서 진위 확인" in (await api.get("/verify")).text
 
