@@ -43,6 +43,8 @@ class Anomaly:
     last_at: str
     count: int
     detail: str
+    # The numbers behind ``detail`` by name, so a page can say the same in the reader's language.
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Rule:
     check: Callable[[Sequence[Event], dict[str, float]], list[Anomaly]] = field(repr=False)
 
 
-def _anomaly(rule: str, events: Sequence[Event], detail: str) -> Anomaly:
+def _anomaly(rule: str, events: Sequence[Event], detail: str, **figures: float) -> Anomaly:
     return Anomaly(
         rule,
         events[0].actor_id,
@@ -62,6 +64,7 @@ def _anomaly(rule: str, events: Sequence[Event], detail: str) -> Anomaly:
         iso(events[-1].at),
         len(events),
         detail,
+        figures,
     )
 
 
@@ -93,6 +96,8 @@ def many_subjects(events: Sequence[Event], params: dict[str, float]) -> list[Ano
                         "many_subjects",
                         list(recent),
                         f"{len(counts)} distinct residents within {params['window_minutes']:g} min",
+                        distinct=len(counts),
+                        window_minutes=params["window_minutes"],
                     )
                 )
                 recent.clear()
@@ -113,7 +118,12 @@ def off_hours(events: Sequence[Event], params: dict[str, float]) -> list[Anomaly
         if len(outside) >= int(params["min_events"]):
             found.append(
                 _anomaly(
-                    "off_hours", outside, f"{len(outside)} lookups outside {start:02d}:00-{end:02d}:00 KST"
+                    "off_hours",
+                    outside,
+                    f"{len(outside)} lookups outside {start:02d}:00-{end:02d}:00 KST",
+                    outside=len(outside),
+                    start_hour=start,
+                    end_hour=end,
                 )
             )
     return found
@@ -135,6 +145,8 @@ def denial_burst(events: Sequence[Event], params: dict[str, float]) -> list[Anom
                         "denial_burst",
                         list(recent),
                         f"{len(recent)} denials within {params['window_minutes']:g} min",
+                        denials=len(recent),
+                        window_minutes=params["window_minutes"],
                     )
                 )
                 recent.clear()
@@ -155,6 +167,8 @@ def statutory_rate(events: Sequence[Event], params: dict[str, float]) -> list[An
                     "statutory_rate",
                     last_hour,
                     f"{len(last_hour)} statutory lookups in the last hour vs ~{usual:.1f}/h usually",
+                    last_hour=len(last_hour),
+                    usual_per_hour=round(usual, 1),
                 )
             )
     return found

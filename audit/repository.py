@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, canonical_json, iso
@@ -60,6 +60,21 @@ async def pending_events(session: AsyncSession, limit: int) -> Sequence[Any]:
         .limit(limit)
     )
     return result.all()
+
+
+async def pending_summary(session: AsyncSession, published_size: int) -> tuple[int, datetime | None]:
+    """How many committed events the published checkpoint does not cover yet, and the oldest one's time."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(AuditEventRow.occurred_at)).where(
+                or_(AuditEventRow.leaf_index.is_(None), AuditEventRow.leaf_index >= published_size)
+            )
+        )
+    ).one()
+    oldest = row[1]
+    if oldest is not None and oldest.tzinfo is None:  # SQLite returns naive UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(row[0]), oldest
 
 
 async def assign_leaf_indices(session: AsyncSession, assignments: Sequence[tuple[int, int]]) -> None:

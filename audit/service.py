@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from audit import export, history, proofs, repository, tree
+from audit import export, history, listing, proofs, repository, tree
 from audit.events import AuditEvent
 from audit.proofs import BadRange
 from audit.signer import LogSigner
 
-__all__ = ["AuditReader", "BadRange", "PublishedCheckpoint"]
+__all__ = ["AuditReader", "BadRange", "LogStatus", "PublishedCheckpoint"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,23 @@ class PublishedCheckpoint:
     tree_size: int
     root_hash: bytes
     note: str
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """The latest signed checkpoint and how far the integrator is behind the committed events.
+
+    ``pending`` counts committed events the checkpoint does not cover yet; ``lag_seconds`` is the age of the
+    oldest of them (None when there are none).
+    """
+
+    tree_size: int
+    root_hash: bytes | None
+    checkpoint_note: str | None
+    checkpoint_at: datetime | None
+    pending: int
+    oldest_pending_at: datetime | None
+    lag_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,25 @@ class AuditReader:
         async with self._sessions() as session:
             row = await repository.latest_checkpoint(session)
         return PublishedCheckpoint(row.tree_size, bytes(row.root_hash), row.note) if row else None
+
+    async def log_status(self, now: datetime) -> LogStatus:
+        async with self._sessions() as session:
+            row = await repository.latest_checkpoint(session)
+            size = row.tree_size if row else 0
+            pending, oldest = await repository.pending_summary(session, size)
+        checkpoint_at = None
+        if row is not None:
+            checkpoint_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+        lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
+        return LogStatus(
+            size,
+            bytes(row.root_hash) if row else None,
+            row.note if row else None,
+            checkpoint_at,
+            pending,
+            oldest,
+            lag,
+        )
 
     async def _published_size(self, session: AsyncSession) -> int:
         row = await repository.latest_checkpoint(session)
@@ -100,3 +136,8 @@ class AuditReader:
     ) -> history.HistoryPage:
         async with self._sessions() as session:
             return await history.page(session, subject_commitment, now, filters, cursor, limit)
+
+    async def events(self, filters: listing.EventFilter, cursor: str | None, limit: int) -> listing.EventPage:
+        """Every event as an auditor sees it, newest first; ``ValueError`` for a malformed cursor."""
+        async with self._sessions() as session:
+            return await listing.page(session, filters, cursor, limit)
