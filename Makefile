@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+AXE    := node_modules/axe-core/axe.min.js
 
 .PHONY: demo test lint bench install clean debian-tools
 
@@ -14,6 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# axe-core (accessibility engine the browser tests inject into every page), from the npm registry, pinned by
+# package-lock.json.
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
 # Outside tools the tests drive for real: Debian's chromium (browser tests; never a downloaded browser),
 # pdfsig/pdftotext/pdffonts (poppler-utils) and openssl. Installed with apt-get when missing (as root).
 debian-tools:
@@ -22,7 +29,7 @@ debian-tools:
 demo: $(STAMP)
 	$(BIN)/gongyu demo
 
-test: $(STAMP) debian-tools
+test: $(STAMP) $(AXE) debian-tools
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q

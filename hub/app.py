@@ -16,7 +16,8 @@ from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
-from hub.web import pages, portal
+from hub.web import auditor, counter, pages, portal
+from hub.web import documents as my_documents
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -48,14 +49,19 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
         summary="Consent-gated lookups of residents' official documents, with a tamper-evident audit log",
         lifespan=lifespan,
     )
-    # The broker parses these bodies itself so that malformed attempts (NUL characters included) are audited.
-    errors.install(app, self_validating=frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances"}))
+    # The broker parses these bodies itself so that malformed attempts (NUL characters included) are audited;
+    # the verify page caps its body and reads a picture (binary, so NUL bytes) itself.
+    self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
+    errors.install(app, self_validating=self_validating)
     app.add_middleware(RequestContextMiddleware)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)
     # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo.
     app.include_router(pages.router)
     app.include_router(portal.router)
+    app.include_router(my_documents.router)
+    app.include_router(counter.router)
+    app.include_router(auditor.router)
     app.mount("/static", pages.static, name="static")
     app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
 

@@ -14,19 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.support import CHROMIUM_FLAGS, artifacts
 from tests.conftest import Backend
 from tests.servers import running_hub
 
 pytestmark = pytest.mark.slow
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -55,7 +47,7 @@ def test_counter_flow_in_chromium(live_server: str, sqlite_backend: Backend) -> 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
-            desk = browser.new_context(locale="ko-KR").new_page()
+            desk = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 800}).new_page()
             desk.goto(f"{live_server}/counter")
             desk.fill("#username", "official")
             desk.fill("#password", "official-pw")
@@ -82,5 +74,6 @@ def test_counter_flow_in_chromium(live_server: str, sqlite_backend: Backend) -> 
             # The desk polls and reloads by itself, then shows the released household members.
             expect(desk.locator("main")).to_contain_text(name, timeout=15_000)
             expect(desk.locator("#status")).to_have_attribute("data-status", "approved")
+            desk.screenshot(path=str(artifacts() / "counter-session-approved.png"))
         finally:
             browser.close()

@@ -7,7 +7,6 @@ tampered with in the DOM, that this entry (and so the whole page) is not verifie
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.test_counter_flow import CHROMIUM_FLAGS
+from tests.browser import support
+from tests.browser.support import CHROMIUM_FLAGS
 from tests.conftest import Backend, lookup_body
 from tests.servers import running_hub
 
@@ -29,12 +29,6 @@ def live_server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[str]:
         tmp_path / "server.log", {"GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir)}
     ) as base:
         yield base
-
-
-def _artifacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("GONGYU_TEST_ARTIFACTS", str(tmp_path / "test-artifacts")))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _consent(base: str, bank_token: str) -> str:
@@ -81,7 +75,7 @@ def test_history_verifies_in_chromium_and_a_tampered_proof_does_not(
 
     executable = shutil.which("chromium")
     assert executable, "install Debian's chromium package (make test does it as root)"
-    artifacts = _artifacts(tmp_path)
+    artifacts = support.artifacts()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
@@ -113,6 +107,8 @@ def test_history_verifies_in_chromium_and_a_tampered_proof_does_not(
             for text in page.locator("#history .verify-result").all_inner_texts():
                 assert "확인됨" in text
             page.screenshot(path=str(artifacts / "resident-history-verified.png"), full_page=True)
+            page.locator("#verify-status").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts / "resident-history-verified-screen.png"))
 
             # Tamper with one proof hash (flip a byte) and verify again.
             tampered = page.evaluate(
