@@ -31,6 +31,7 @@ from hub.issuance import numbers
 from hub.issuance.service import IssuanceService
 from hub.state import HubState
 from hub.web import session
+from hub.web.pages import display_value
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
 
@@ -41,17 +42,6 @@ MAX_DOCUMENTS = 20
 
 def _actor(official: AccountPrincipal) -> Actor:
     return Actor(kind="official", id=official.account_id, org=official.org or "")
-
-
-def _display(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "; ".join(
-            ", ".join(_display(v) for v in entry.values()) if isinstance(entry, dict) else _display(entry)
-            for entry in value
-        )
-    return str(value)
 
 
 def _waited(view: RequestView, now: datetime, lang: str) -> str:
@@ -203,7 +193,7 @@ async def _release(
                 "title": spec.titles[lang],
                 "view_title": view_spec.titles[lang] if view_spec is not None else lookup.view,
                 "holder": spec.holder_titles[lang],
-                "rows": [(titles.get(k, k), _display(v)) for k, v in lookup.fields.items()],
+                "rows": [(titles.get(k, k), display_value(v)) for k, v in lookup.fields.items()],
                 "issued": issued.issuance_number if issued else None,
             }
         )

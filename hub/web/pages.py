@@ -98,12 +98,15 @@ def _message(
     )
 
 
-def _display(value: Any) -> str:
+def display_value(value: Any) -> str:
+    """A released value as page text: lists of records become 'a, b; c, d'."""
     if value is None:
         return ""
     if isinstance(value, list):
         return "; ".join(
-            ", ".join(_display(v) for v in entry.values()) if isinstance(entry, dict) else _display(entry)
+            ", ".join(display_value(v) for v in entry.values())
+            if isinstance(entry, dict)
+            else display_value(entry)
             for entry in value
         )
     return str(value)
@@ -116,7 +119,7 @@ def _rows(doc: dict[str, Any], values: dict[str, Any], lang: str) -> list[tuple[
         value = values.get(top)
         if sub and isinstance(value, list):
             value = [entry.get(sub) for entry in value if isinstance(entry, dict)]
-        rows.append((field["titles"].get(lang, field["name"]), _display(value)))
+        rows.append((field["titles"].get(lang, field["name"]), display_value(value)))
     return rows
 
 
