@@ -22,6 +22,7 @@ from hub.issuance.schemas import (
 from hub.issuance.service import IssuanceService
 from hub.issuance.tsa import QUERY_TYPE, REPLY_TYPE
 from hub.schemas import LookupRequest
+from hub.state import HubState
 from hub.web import session
 from hub.web import verify_page as verify_web
 
@@ -41,9 +42,22 @@ def _actor(client: ClientPrincipal) -> Actor:
     )
 
 
-def _service(state: StateDep) -> IssuanceService:
+def issuance_service(state: HubState) -> IssuanceService:
     service: IssuanceService = state.issuance
     return service
+
+
+async def signed_pdf(state: HubState, actor: Actor, number: str) -> Response:
+    """The signed PDF of an issuance, as a download for the actor that requested it (API and pages)."""
+    digits, data = await issuance_service(state).pdf_for(actor, number)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post(
@@ -69,7 +83,7 @@ async def issue(request: Request, client: ClientDep, state: StateDep) -> Issuanc
 
     The body is a lookup body; the fields come through the audited lookup, and the issuance is audited too.
     """
-    return await _service(state).issue(_actor(client), await request.body(), request.state.request_id)
+    return await issuance_service(state).issue(_actor(client), await request.body(), request.state.request_id)
 
 
 @router.get(
@@ -82,15 +96,7 @@ async def issue(request: Request, client: ClientDep, state: StateDep) -> Issuanc
 )
 async def issuance_pdf(number: str, client: ClientDep, state: StateDep) -> Response:
     """The signed PDF, for the client that requested the issuance (within the retention window)."""
-    digits, data = await _service(state).pdf_for(_actor(client), number)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return await signed_pdf(state, _actor(client), number)
 
 
 @router.post(
@@ -107,7 +113,7 @@ async def revoke(
     number: str, body: RevokeRequest, request: Request, client: ClientDep, state: StateDep
 ) -> RevocationOut:
     """Revoke an issuance with a reason; verifiers then see ``revoked``."""
-    return await _service(state).revoke(_actor(client), number, body.reason, request.state.request_id)
+    return await issuance_service(state).revoke(_actor(client), number, body.reason, request.state.request_id)
 
 
 def _optional_client(request: Request, state: StateDep) -> Actor | None:
@@ -134,7 +140,7 @@ async def verify(body: VerifyRequest, request: Request, state: StateDep) -> Veri
     with a reason; within the retention window a valid document's content, after it only metadata. Every
     verification by number is an audit event the resident sees.
     """
-    service = _service(state)
+    service = issuance_service(state)
     if body.qr_payload is not None:
         return await service.verify_payload(body.qr_payload)
     assert body.issuance_number is not None
@@ -146,13 +152,13 @@ async def verify(body: VerifyRequest, request: Request, state: StateDep) -> Veri
 @router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
 async def verify_page(request: Request, state: StateDep) -> HTMLResponse:
     """The public verification page (``?lang=`` picks the language): scan, upload, paste or type."""
-    return verify_web.page(request, _service(state).catalog, account=session.current(request, state))
+    return verify_web.page(request, issuance_service(state).catalog, account=session.current(request, state))
 
 
 @router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
 async def verify_page_submit(request: Request, state: StateDep) -> HTMLResponse:
     """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code)."""
-    return await verify_web.submit(request, _service(state), session.current(request, state))
+    return await verify_web.submit(request, issuance_service(state), session.current(request, state))
 
 
 @router.post(
@@ -167,7 +173,7 @@ async def timestamp(request: Request, state: StateDep) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != QUERY_TYPE:
         raise Problem(415, "unsupported-media-type", expected=QUERY_TYPE)
     body = await request.body()
-    reply = await asyncio.to_thread(_service(state).timestamp_reply, body)
+    reply = await asyncio.to_thread(issuance_service(state).timestamp_reply, body)
     return Response(reply, media_type=REPLY_TYPE)
 
 

@@ -31,7 +31,7 @@ from hub.auth.tokens import AccountPrincipal
 from hub.deps import StateDep
 from hub.errors import Problem
 from hub.state import HubState
-from hub.web import session
+from hub.web import days, session
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
 
@@ -98,20 +98,6 @@ def _problem_page(request: Request, problem: Problem, account: AccountPrincipal)
 # -- filters ------------------------------------------------------------------------------------------------
 
 
-def _day(value: str) -> date | None:
-    """A calendar day from a date input; None if blank or unusable (at the ends of the calendar, a Korean
-    midnight or the day after would not convert to UTC)."""
-    try:
-        day = date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return day if day is not None and 1 < day.year < 9999 else None
-
-
-def _kst_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=i18n.KST).astimezone(UTC)
-
-
 def _kinds(strings: Mapping[str, str]) -> list[str]:
     """The event kinds the console names (``audit.kind.<kind>``): every kind the hub records."""
     return [key.removeprefix("audit.kind.") for key in strings if key.startswith("audit.kind.")]
@@ -140,8 +126,8 @@ class Filters:
         outcome: str,
     ) -> Filters:
         return cls(
-            _day(since),
-            _day(until),
+            days.calendar_day(since),
+            days.calendar_day(until),
             org.strip(),
             document_type if document_type in state.catalog else "",
             kind if KIND.fullmatch(kind) else "",
@@ -150,11 +136,11 @@ class Filters:
 
     @property
     def since(self) -> datetime | None:
-        return _kst_midnight(self.since_day) if self.since_day else None
+        return days.start_of(self.since_day) if self.since_day else None
 
     @property
     def until(self) -> datetime | None:
-        return _kst_midnight(self.until_day + timedelta(days=1)) if self.until_day else None
+        return days.end_of(self.until_day) if self.until_day else None
 
     def query(self, *, exported: bool = False) -> dict[str, str]:
         """The non-empty filters as query parameters; an export has no outcome filter."""
@@ -167,6 +153,16 @@ class Filters:
             "outcome": "" if exported else self.outcome,
         }
         return {k: v for k, v in kept.items() if v}
+
+    def export_args(self) -> dict[str, Any]:
+        """The filters as the export API functions take them (the export page and its manifest share them)."""
+        return {
+            "since": self.since,
+            "until": self.until,
+            "org": self.org or None,
+            "document_type": self.document_type or None,
+            "kind": self.kind or None,
+        }
 
     def events(self) -> EventFilter:
         return EventFilter(
@@ -189,12 +185,6 @@ def _filters(
     outcome: str = "",
 ) -> Filters:
     return Filters.parse(state, since, until, org, document_type, kind, outcome)
-
-
-def _documents(state: HubState, lang: str) -> list[tuple[str, str]]:
-    return sorted(
-        ((key, spec.titles.get(lang, key)) for key, spec in state.catalog.items()), key=lambda d: d[1]
-    )
 
 
 def _label(strings: Mapping[str, str], prefix: str, value: str | None) -> str:
@@ -250,7 +240,7 @@ async def events_page(
     except ValueError:  # a malformed cursor: start again from the newest
         page = await state.audit_reader.events(filters.events(), None, PAGE_SIZE)
         cursor = ""
-    documents = dict(_documents(state, lang))
+    documents = dict(days.document_options(state, lang))
     rows = [
         {
             "entry": entry,
@@ -312,7 +302,7 @@ async def export_page(
     filters = _filters(state, since, until, org, document_type, kind)
     pinned = {**filters.query(exported=True), "tree_size": str(checkpoint.tree_size)}
     locale = Locale.parse(lang)
-    documents = dict(_documents(state, lang))
+    documents = dict(days.document_options(state, lang))
     return render(
         request,
         "audit_export.html",
@@ -354,12 +344,8 @@ async def export_body(
             request=request,
             state=state,
             fmt=fmt,
-            since=filters.since,
-            until=filters.until,
-            org=filters.org or None,
-            document_type=filters.document_type or None,
-            kind=filters.kind or None,
             tree_size=tree_size,
+            **filters.export_args(),
         )
     except Problem as problem:
         return _problem_page(request, problem, account)
@@ -387,12 +373,8 @@ async def export_manifest_file(
             auditor=account,
             state=state,
             fmt=fmt,
-            since=filters.since,
-            until=filters.until,
-            org=filters.org or None,
-            document_type=filters.document_type or None,
-            kind=filters.kind or None,
             tree_size=tree_size,
+            **filters.export_args(),
         )
     except Problem as problem:
         return _problem_page(request, problem, account)
@@ -450,9 +432,9 @@ async def anomalies_page(
         return account
     lang = language(request)
     strings = _strings(request)
-    since_day, until_day = _day(since), _day(until)
-    end = _kst_midnight(until_day + timedelta(days=1)) if until_day else datetime.now(UTC)
-    start = _kst_midnight(since_day) if since_day else end - timedelta(days=1)
+    since_day, until_day = days.calendar_day(since), days.calendar_day(until)
+    end = days.end_of(until_day) if until_day else datetime.now(UTC)
+    start = days.start_of(since_day) if since_day else end - timedelta(days=1)
     overrides = _overrides(request)
     error = None
     if overrides is None:

@@ -24,13 +24,12 @@ from consent import Actor
 from consent.records import RequestView
 from hub import i18n
 from hub.api.consents import DocumentRef, check_documents, request_json
+from hub.api.issuance import issuance_service, signed_pdf
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import StateDep
 from hub.errors import Problem
-from hub.issuance import numbers
-from hub.issuance.service import IssuanceService
 from hub.state import HubState
-from hub.web import session
+from hub.web import days, session
 from hub.web.pages import display_value
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
@@ -52,14 +51,10 @@ def _waited(view: RequestView, now: datetime, lang: str) -> str:
     return format_timedelta(max(end - view.created_at, timedelta(0)), threshold=2, locale=lang)
 
 
-def _kst_midnight(now: datetime) -> datetime:
-    local = now.astimezone(i18n.KST)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 async def _today(state: HubState, official_id: str, lang: str) -> list[dict[str, Any]]:
     now = utcnow()
-    views = await state.broker.consent.requests_by(official_id, _kst_midnight(now))
+    today = now.astimezone(i18n.KST).date()
+    views = await state.broker.consent.requests_by(official_id, days.start_of(today))
     return [
         {
             "request_id": v.request_id,
@@ -172,8 +167,9 @@ async def _release(
         issued = None
         try:
             if issue and spec.issuable:
-                service: IssuanceService = state.issuance
-                issued, lookup = await service.issue_with_fields(actor, body.encode(), request_id)
+                issued, lookup = await issuance_service(state).issue_with_fields(
+                    actor, body.encode(), request_id
+                )
             else:
                 lookup = await state.broker.lookup(actor, body.encode(), request_id)
         except Problem as problem:
@@ -247,13 +243,4 @@ async def counter_pdf(number: str, request: Request, state: StateDep) -> Respons
     official = session.official(request, state)
     if official is None:
         return session.login_redirect(request)
-    service: IssuanceService = state.issuance
-    digits, data = await service.pdf_for(_actor(official), number)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return await signed_pdf(state, _actor(official), number)

@@ -14,20 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from consent import Actor
 from hub import i18n
 from hub.api.consents import own_resident_number
+from hub.api.issuance import issuance_service, signed_pdf
 from hub.deps import StateDep
 from hub.errors import Problem
-from hub.issuance import numbers
-from hub.issuance.service import IssuanceService
 from hub.web import session
 from hub.web.render import language, render
 
 router = APIRouter(include_in_schema=False)
 DOMAINS = ("portal",)
-
-
-def _service(state: StateDep) -> IssuanceService:
-    service: IssuanceService = state.issuance
-    return service
 
 
 def _choices(state: StateDep, lang: str) -> list[tuple[str, str]]:
@@ -48,7 +42,7 @@ async def documents_page(request: Request, state: StateDep, issued: str | None =
     lang = language(request)
     actor = Actor(kind="resident", id=account.account_id, org="")
     mine = []
-    for doc in await _service(state).requested_by(actor):
+    for doc in await issuance_service(state).requested_by(actor):
         spec = state.catalog.get(doc.document_type)
         view = spec.view(doc.view) if spec is not None else None
         mine.append(
@@ -90,7 +84,7 @@ async def request_document(
     actor = Actor(kind="resident", id=account.account_id, org="")
     subject = await own_resident_number(state, account)
     try:
-        issued = await _service(state).issue_own(
+        issued = await issuance_service(state).issue_own(
             actor, subject, document_type, view, request.state.request_id
         )
     except Problem as problem:
@@ -115,12 +109,4 @@ async def download_document(number: str, request: Request, state: StateDep) -> R
     if account is None:
         return session.login_redirect(request)
     actor = Actor(kind="resident", id=account.account_id, org="")
-    digits, data = await _service(state).pdf_for(actor, number)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return await signed_pdf(state, actor, number)

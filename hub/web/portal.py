@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -27,13 +27,12 @@ from hub.auth.tokens import AccountPrincipal
 from hub.deps import StateDep
 from hub.errors import Problem
 from hub.state import HubState
-from hub.web import session
+from hub.web import days, session
 from hub.web.render import language, render
 from hub.web.strings import STRINGS
 
 router = APIRouter(include_in_schema=False)
 UUID = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
-KST = timezone(timedelta(hours=9), "KST")
 OUTCOMES = ("ok", "denied", "not_found", "agency_error", "invalid")
 PAGE_SIZE = 20
 
@@ -253,21 +252,6 @@ async def download_receipt(
 # -- access history -----------------------------------------------------------------------------------------
 
 
-def _day(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    # Korean midnight of the calendar's first and last days has no UTC equivalent; such days filter nothing.
-    return day if date.min < day < date.max else None
-
-
-def _kst_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=KST).astimezone(UTC)
-
-
 def _actor(entry: dict[str, Any], strings: Mapping[str, str]) -> str:
     actor = entry.get("actor") or {}
     if actor.get("org"):
@@ -307,10 +291,10 @@ async def history_page(
     strings = STRINGS[lang]
     document_type = document_type if document_type in state.catalog else ""
     outcome = outcome if outcome in OUTCOMES else ""
-    since_day, until_day = _day(since), _day(until)
+    since_day, until_day = days.calendar_day(since), days.calendar_day(until)
     filters = HistoryFilter(
-        since=_kst_midnight(since_day) if since_day else None,
-        until=_kst_midnight(until_day + timedelta(days=1)) if until_day else None,
+        since=days.start_of(since_day) if since_day else None,
+        until=days.end_of(until_day) if until_day else None,
         document_type=document_type or None,
         outcome=outcome or None,
     )
@@ -353,9 +337,7 @@ async def history_page(
     kept = {k: v for k, v in kept.items() if v}
     next_url = f"/me/history?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
     first_url = f"/me/history?{urlencode(kept)}" if cursor else None
-    documents = sorted(
-        ((key, spec.titles.get(lang, key)) for key, spec in state.catalog.items()), key=lambda d: d[1]
-    )
+    documents = days.document_options(state, lang)
     return render(
         request,
         "me_history.html",
