@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.auth.tokens import BEARER_CHALLENGE, AccountPrincipal, ClientPrincipal
 from hub.errors import Problem
 from hub.state import HubState
+from hub.uow import commit_now
 
 
 async def get_state(request: Request) -> HubState:
     state: HubState = request.app.state.hub
     return state
+
+
+async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed after the route returns and before the response is sent.
+
+    ``scope="function"`` (below) is what makes FastAPI run the commit before sending: a response is only
+    ever sent for a transaction that committed. An exception from the route rolls everything back.
+    """
+    state: HubState = request.app.state.hub
+    async with state.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        if session.in_transaction():
+            await commit_now(session)
 
 
 def _bearer(request: Request) -> str:
@@ -53,6 +73,7 @@ async def current_client(request: Request, state: Annotated[HubState, Depends(ge
 
 
 StateDep = Annotated[HubState, Depends(get_state)]
+SessionDep = Annotated[AsyncSession, Depends(request_session, scope="function")]
 ClientDep = Annotated[ClientPrincipal, Depends(current_client)]
 AccountDep = Annotated[AccountPrincipal, Depends(current_account)]
 ResidentDep = Annotated[AccountPrincipal, Depends(current_resident)]

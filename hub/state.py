@@ -21,6 +21,7 @@ from audit.service import AuditReader
 from audit.signer import LogSigner
 from consent import ConsentService
 from document_specs.loader import SpecCatalog, load_bundles, load_catalog
+from document_specs.model import BundleSpec
 from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
@@ -50,6 +51,10 @@ class HubState:
     integrator: Integrator
     issuance: IssuanceService
     sealer: NumberSealer
+    audit: AuditLog
+    committer: SubjectCommitter
+    consent: ConsentService
+    bundles: dict[str, BundleSpec]
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -127,9 +132,9 @@ def build_state(
         sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
     )
     bundles = load_bundles(catalog)  # a broken bundle stops start-up, like a broken spec
-    broker = Broker(
-        catalog, adapters, consent, AuditLog(sessions), SubjectCommitter(keys.pepper), sessions, bundles
-    )
+    audit_log = AuditLog(sessions)
+    committer = SubjectCommitter(keys.pepper)
+    broker = Broker(catalog, adapters, consent, audit_log, committer, sessions, bundles)
     signer = LogSigner(settings.origin, keys.log_key.private_key)
     return HubState(
         settings,
@@ -154,4 +159,8 @@ def build_state(
             font_cache_dir=settings.font_cache_dir,
         ),
         sealer=sealer,
+        audit=audit_log,
+        committer=committer,
+        consent=consent,
+        bundles=dict(bundles),
     )

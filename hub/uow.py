@@ -1,0 +1,49 @@
+"""One request, one transaction: the session a request's services share, committed at the edge.
+
+Services take the request's ``AsyncSession``, ``flush()`` when they need ids and never ``commit()``; the
+request dependency (:func:`hub.deps.request_session`) commits once the route has returned and before the
+response is sent, so a state change and its audit event (and, later, its outbox row) become durable together
+or not at all. A failed commit is answered as ``503 audit-unavailable``: the caller is told nothing happened,
+and nothing did.
+
+The lookup is the one path that commits in the middle (:meth:`commit_now`): the consent use and the audit
+event must be durable *before* any field is handed back, and the connection must not be held open while the
+holding agency answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.errors import Problem
+
+
+class AuditUnavailableProblem(Problem):
+    """The transaction carrying an audit event did not commit: answer 503 and release nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "audit-unavailable", headers={"Retry-After": "5"})
+
+
+async def commit_now(session: AsyncSession) -> None:
+    """Make everything written so far durable, or raise the fail-closed 503 (the transaction is rolled back)."""
+    try:
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        raise AuditUnavailableProblem() from None
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit of work outside a request (CLI, worker, tests): commit on success, roll back on any error."""
+    async with sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await commit_now(session)
