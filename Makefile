@@ -29,14 +29,18 @@ debian-tools:
 demo: $(STAMP)
 	$(BIN)/gongyu demo
 
+# lint-imports checks the layer contracts of DESIGN section 2 ([tool.importlinter] in pyproject.toml);
+# --no-cache keeps its cache directory out of the working tree (the check takes well under a second).
 test: $(STAMP) $(AXE) debian-tools
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtests.bench
