@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 from hub import i18n
 from hub.app import create_app
 from hub.state import HubState
-from tests.api.test_consent_pages import sign_in
 from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.helpers.pages import sign_in
 
 pytestmark = pytest.mark.anyio
 ROW = re.compile(r'<tr class="event"(.*?)>', re.S)

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from hub.state import HubState
-from tests.api.test_consent import consent_lookup, granted
-from tests.api.test_consent_pages import CSRF, browsers, sign_in
 from tests.conftest import Backend, audit_rows, bearer
+from tests.helpers.consent_flow import consent_lookup, granted
+from tests.helpers.pages import CSRF, browsers, sign_in
 
 pytestmark = pytest.mark.anyio
 NUMBER = re.compile(r"\b\d{4}-\d{4}-\d{4}-\d{4}\b")

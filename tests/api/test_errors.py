@@ -19,23 +19,9 @@ from hub.keys import SigningKey
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.helpers.problems import assert_problem, audited
 
 pytestmark = pytest.mark.anyio
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"/problems/{slug}"
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    assert body["instance"].startswith("urn:gongyu:request:")
-    return body
-
-
-def audited(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
-    return next(r for r in audit_rows(backend) if r["event_id"] == body["audit_event_id"])
 
 
 async def test_missing_token_is_401(api: httpx.AsyncClient, backend: Backend) -> None:

@@ -16,8 +16,8 @@ from audit.merkle import leaf_hash, verify_inclusion
 from hub.app import create_app
 from hub.state import HubState
 from hub.web import portal
-from tests.api.test_consent_pages import CSRF, sign_in
 from tests.conftest import Backend, account_bearer, bearer, lookup_body
+from tests.helpers.pages import CSRF, sign_in
 
 pytestmark = pytest.mark.anyio
 ENTRY = re.compile(r'<li class="card entry"(.*?)>', re.S)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from hub.state import HubState
-from tests.api.test_errors import assert_problem, audited
 from tests.conftest import Backend, account_bearer, bearer, lookup_body
+from tests.helpers.problems import assert_problem, audited
 
 pytestmark = pytest.mark.anyio
 
