@@ -2,18 +2,58 @@
 
 The embedded default (SQLite under ``./var/``) needs no setup so that a newcomer can run the demo with one
 command; production points ``GONGYU_DATABASE_URL`` at PostgreSQL. Agency databases are derived from the hub's
-URL unless given explicitly, so one switch moves the whole demo to PostgreSQL.
+URL unless given explicitly, so one switch moves the whole demo to PostgreSQL. The agencies the hub connects
+to are configuration too (``GONGYU_AGENCIES``); the default is the sandbox set the demo serves itself.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+import adapters.sandbox
+
+# XSDs of the sandbox SOAP agencies (shipped as package data of adapters/sandbox).
+SANDBOX_XSD_DIR = Path(adapters.sandbox.__file__).resolve().parent / "xsd"
+# An agency's name is part of URLs (``/sandbox/<agency>``) and database names (``…_agency_<agency>``).
+AGENCY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class AgencyConfig(BaseModel):
+    """How the hub reaches one agency: its own SQL database, or a REST/JSON or SOAP service.
+
+    The database URL (SQL) or base URL (REST, SOAP) and the resilience settings are the ``agency_*`` settings
+    keyed by the same name; ``xsd`` is the schema a SOAP agency's responses are validated against.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["sql", "rest", "soap"]
+    xsd: Path | None = None
+
+    @model_validator(mode="after")
+    def _xsd_only_for_soap(self) -> AgencyConfig:
+        if self.xsd is not None and self.kind != "soap":
+            raise ValueError(f"xsd is for SOAP agencies, not {self.kind}")
+        return self
+
+
+def sandbox_agencies() -> dict[str, AgencyConfig]:
+    """The embedded default: the sandbox agencies (adapters/sandbox), which the hub also serves itself."""
+    return {
+        "mois": AgencyConfig(kind="sql"),
+        "localtax": AgencyConfig(kind="sql"),
+        "molit": AgencyConfig(kind="sql"),
+        "court": AgencyConfig(kind="soap", xsd=SANDBOX_XSD_DIR / "court.xsd"),
+        "nts": AgencyConfig(kind="rest"),
+        "nhis": AgencyConfig(kind="rest"),
+    }
 
 
 class Settings(BaseSettings):
@@ -28,6 +68,10 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     token_audience: str = "gongyu"  # noqa: S105 - a JWT audience, not a secret
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    # The agencies the hub connects to, by name (the ``adapter`` of the document specs), as JSON:
+    # ``{"mois": {"kind": "sql"}, "court": {"kind": "soap", "xsd": "/etc/gongyu/court.xsd"}, "nts": {"kind":
+    # "rest"}}``. Setting it replaces the whole default (the sandbox agencies), it is not merged with it.
+    agencies: dict[str, AgencyConfig] = Field(default_factory=sandbox_agencies)
     # Agency databases: ``{"mois": "sqlite+aiosqlite:///var/agency_mois.db"}``; missing ones are derived.
     agency_database_urls: dict[str, str] = Field(default_factory=dict)
     agency_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
@@ -61,6 +105,14 @@ class Settings(BaseSettings):
     def _known_driver(cls, value: str) -> str:
         if value and make_url(value).drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError("GONGYU_DATABASE_URL must use sqlite+aiosqlite or postgresql+asyncpg")
+        return value
+
+    @field_validator("agencies")
+    @classmethod
+    def _agency_names(cls, value: dict[str, AgencyConfig]) -> dict[str, AgencyConfig]:
+        for name in value:
+            if not AGENCY_NAME.fullmatch(name):
+                raise ValueError(f"agency name {name!r}: a-z, 0-9 and _, starting with a letter, at most 40")
         return value
 
     @cached_property

@@ -28,13 +28,9 @@ from hub.broker import Broker
 from hub.db import create_engine, session_factory
 from hub.issuance.service import IssuanceService, build_issuance
 from hub.keys import KeyRing, load_keyring
+from hub.settings import SANDBOX_XSD_DIR as SANDBOX_XSD_DIR  # re-exported: tests validate against court.xsd
 from hub.settings import Settings
 from hub.signing import jws_signer
-
-# The sandbox agencies the embedded default connects to; real deployments configure their own.
-SQL_AGENCIES = ("mois", "localtax", "molit")
-HTTP_AGENCIES = sandbox_apps.HTTP_AGENCIES  # name -> "rest" | "soap"
-SANDBOX_XSD_DIR = Path(sandbox_apps.__file__).resolve().parent / "xsd"
 
 
 @dataclass
@@ -96,17 +92,22 @@ def http_adapter(
 
 
 def build_adapters(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> AdapterRegistry:
-    """Every configured agency; ``transport`` (tests) replaces the network for the sandbox HTTP agencies."""
-    registry = AdapterRegistry(
-        SqlAdapter(name, settings.agency_database_url(name), policy=agency_policy(settings, name))
-        for name in SQL_AGENCIES
-    )
+    """Every agency of ``settings.agencies`` (default: the sandbox set), in the order configured.
+
+    ``transport`` (tests) replaces the network for the HTTP agencies without an explicit base URL, which are
+    the sandbox agencies the hub serves itself under ``/sandbox``.
+    """
     if transport is None and settings.sandbox_transport == "asgi":
         transport = sandbox_transport(settings)
-    for name, kind in HTTP_AGENCIES.items():
-        xsd = SANDBOX_XSD_DIR / f"{name}.xsd" if kind == "soap" else None
+    registry = AdapterRegistry()
+    for name, agency in settings.agencies.items():
+        if agency.kind == "sql":
+            policy = agency_policy(settings, name)
+            registry.add(SqlAdapter(name, settings.agency_database_url(name), policy=policy))
+            continue
         explicit = name in settings.agency_base_urls
-        registry.add(http_adapter(settings, name, kind, transport=None if explicit else transport, xsd=xsd))
+        via = None if explicit else transport
+        registry.add(http_adapter(settings, name, agency.kind, transport=via, xsd=agency.xsd))
     return registry
 
 
