@@ -4,6 +4,11 @@ An export is pinned to a tree size so that it is reproducible: the same filter a
 bytes, which is what lets the manifest (row count, SHA-256 of the body, tree size and root) be computed
 separately and checked by anyone who holds the body. Rows are read in keyset-paginated batches, so memory
 stays constant however large the export.
+
+:class:`ExportService` is the one orchestration of an export (pin the size, record the export as an access in
+the caller's transaction, stream the body, sign the manifest). The API, the auditor console and the
+``gongyu audit export`` command all go through it, so an export is pinned, audited and signed the same way
+whichever face it was asked from.
 """
 
 from __future__ import annotations
@@ -12,17 +17,22 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import repository
-from audit.events import AuditEvent, iso
+from audit.events import AuditEvent
+from audit.filters import EventFilter
+from audit.log import AuditLog, AuditUnavailable
+from audit.proofs import BadRange
 from audit.repository import LeafRecord
+
+if TYPE_CHECKING:  # the reader serves exports through this module: a runtime import would be a cycle
+    from audit.service import AuditReader
 
 Format = Literal["csv", "jsonl"]
 _JSONL = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
@@ -33,16 +43,8 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class ExportFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    org: str | None = None
-    document_type: str | None = None
-    kind: str | None = None
-
-    def describe(self) -> dict[str, str | None]:
-        return {k: (iso(v) if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+# An export's filter is the one every audit read takes; the name stays for existing callers.
+ExportFilter = EventFilter
 
 
 def _encode(records: list[LeafRecord], fmt: Format, header: bool) -> bytes:
@@ -69,31 +71,16 @@ def _encode(records: list[LeafRecord], fmt: Format, header: bool) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _conditions(filters: ExportFilter) -> list[repository.Condition]:
-    conditions: list[repository.Condition] = []
-    if filters.since:
-        conditions.append(("occurred_at", ">=", filters.since))
-    if filters.until:
-        conditions.append(("occurred_at", "<", filters.until))
-    if filters.org:
-        conditions.append(("actor_org", "=", filters.org))
-    if filters.document_type:
-        conditions.append(("document_type", "=", filters.document_type))
-    if filters.kind:
-        conditions.append(("kind", "=", filters.kind))
-    return conditions
-
-
 async def stream(
     sessions: async_sessionmaker[AsyncSession],
-    filters: ExportFilter,
+    filters: EventFilter,
     tree_size: int,
     fmt: Format,
     batch_size: int = 1000,  # two batches are held (one read ahead): constant memory
 ) -> AsyncIterator[bytes]:
     first = True
     # Leaf records straight from the rows (see repository), the next batch read while this one is encoded.
-    batches = repository.leaf_batches(sessions, batch_size, tree_size, _conditions(filters))
+    batches = repository.leaf_batches(sessions, batch_size, tree_size, filters)
     async for records, _ in batches:
         if not records and not first:
             return
@@ -119,7 +106,7 @@ class Manifest:
 
 async def manifest(
     sessions: async_sessionmaker[AsyncSession],
-    filters: ExportFilter,
+    filters: EventFilter,
     tree_size: int,
     root_b64: str,
     fmt: Format,
@@ -137,7 +124,7 @@ async def manifest(
 
 
 def export_event(
-    filters: ExportFilter,
+    filters: EventFilter,
     fmt: Format,
     tree_size: int,
     actor_id: str,
@@ -156,3 +143,101 @@ def export_event(
         purpose_text=description[:500],
         request_id=request_id,
     )
+
+
+# --------------------------------------------------------------------------- the one export orchestration
+
+
+class NoCheckpoint(LookupError):
+    """The log has no signed checkpoint yet, so there is no tree size to pin an export to."""
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Who asks for an export, as its audit event names them."""
+
+    actor_id: str
+    actor_org: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportBody:
+    """An export whose audit event is written: its pinned size and its body, read when iterated.
+
+    ``chunks`` reads nothing until it is iterated, with sessions of its own; the caller commits the
+    transaction holding the export's event first, so no byte leaves before the access is on record.
+    """
+
+    tree_size: int
+    fmt: Format
+    filters: EventFilter
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class SignedManifest:
+    manifest: Manifest
+    jws: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape the API answers and the console and CLI write to ``….manifest.json``."""
+        return {"manifest": asdict(self.manifest), "jws": self.jws}
+
+
+class ExportService:
+    """Filters in; a pinned, audited body and its signed manifest out.
+
+    ``sign_manifest`` is handed in (the hub signs with its token key) because the audit package holds no hub
+    keys. Errors are the package's own: ``NoCheckpoint``, ``BadRange`` (a size beyond the published log)
+    and ``AuditUnavailable``; each face turns them into its own answer.
+    """
+
+    def __init__(self, reader: AuditReader, log: AuditLog, sign_manifest: Callable[[bytes], str]) -> None:
+        self._reader = reader
+        self._log = log
+        self._sign = sign_manifest
+
+    async def pin(self, tree_size: int | None) -> int:
+        """``tree_size``, or the latest checkpoint's when None, checked against the published log."""
+        latest = await self._reader.latest_checkpoint()
+        if latest is None:
+            raise NoCheckpoint("the log has no checkpoint yet")
+        size = latest.tree_size if tree_size is None else tree_size
+        if not 0 <= size <= latest.tree_size:
+            raise BadRange(f"0 <= tree_size <= {latest.tree_size}")
+        return size
+
+    async def open(
+        self,
+        session: AsyncSession,
+        filters: EventFilter,
+        fmt: Format,
+        tree_size: int | None,
+        exporter: Exporter,
+    ) -> ExportBody:
+        """Pin the export and write its audit event in ``session``'s transaction (``append_in``).
+
+        The event commits with the caller's unit of work; the caller sends the body only after that commit.
+        ``AuditUnavailable`` if the event could not be written (the caller's transaction is then unusable and
+        must be rolled back, releasing nothing).
+        """
+        size = await self.pin(tree_size)
+        event = export_event(filters, fmt, size, exporter.actor_id, exporter.actor_org, exporter.request_id)
+        try:
+            await self._log.append_in(session, event)
+        except Exception as exc:  # any failure means the access is not on record: fail closed
+            raise AuditUnavailable(type(exc).__name__) from None
+        return ExportBody(size, fmt, filters, self._reader.export_stream(filters, size, fmt))
+
+    async def signed_manifest(
+        self, filters: EventFilter, fmt: Format, tree_size: int | None
+    ) -> SignedManifest:
+        """The manifest of the export with these parameters and the hub's JWS over its canonical bytes.
+
+        Computing it reads the same rows but releases nothing new (the body's hash, not the body), so it is
+        not itself an access and writes no event.
+        """
+        size = await self.pin(tree_size)
+        summary = await self._reader.export_manifest(filters, size, fmt)
+        return SignedManifest(summary, self._sign(summary.canonical()))

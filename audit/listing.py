@@ -10,26 +10,17 @@ Pages are keyed on the append sequence, so paging is stable while new events arr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit import repository
 from audit.events import iso
-from audit.history import decode_cursor, encode_cursor
+from audit.filters import EventFilter, decode_cursor, encode_cursor
 from audit.models import AuditEventRow
 
+__all__ = ["MAX_LIMIT", "EventEntry", "EventFilter", "EventPage", "page"]
+
 MAX_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    org: str | None = None
-    document_type: str | None = None
-    kind: str | None = None
-    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,21 +77,7 @@ def _entry(row: AuditEventRow) -> EventEntry:
 async def page(session: AsyncSession, filters: EventFilter, cursor: str | None, limit: int) -> EventPage:
     """One page of events matching ``filters``, newest first; ``ValueError`` for a malformed cursor."""
     limit = max(1, min(limit, MAX_LIMIT))
-    query = select(AuditEventRow)
-    if cursor:
-        query = query.where(AuditEventRow.seq < decode_cursor(cursor))
-    if filters.since:
-        query = query.where(AuditEventRow.occurred_at >= filters.since)
-    if filters.until:
-        query = query.where(AuditEventRow.occurred_at < filters.until)
-    if filters.org:
-        query = query.where(AuditEventRow.actor_org == filters.org)
-    if filters.document_type:
-        query = query.where(AuditEventRow.document_type == filters.document_type)
-    if filters.kind:
-        query = query.where(AuditEventRow.kind == filters.kind)
-    if filters.outcome:
-        query = query.where(AuditEventRow.outcome == filters.outcome)
-    rows = (await session.execute(query.order_by(AuditEventRow.seq.desc()).limit(limit + 1))).scalars().all()
+    before = decode_cursor(cursor) if cursor else None
+    rows = await repository.event_page(session, filters, limit + 1, before_seq=before)
     next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
     return EventPage([_entry(row) for row in rows[:limit]], next_cursor)

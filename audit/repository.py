@@ -1,4 +1,10 @@
-"""All SQL on the audit tables lives here; the rest of the package works on plain values."""
+"""All SQL on the audit tables lives here; the rest of the package works on plain values.
+
+Reads of events are described by one ``audit.filters.EventFilter``; :func:`conditions` is the only place a
+filter becomes predicates, rendered either as SQLAlchemy clauses (:func:`event_page`, the SQLite path of
+:func:`leaf_records`) or as asyncpg parameters (the PostgreSQL bulk path), so history, the auditor's list,
+the export and the console cannot drift apart again.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, canonical_json, iso
+from audit.filters import EventFilter
 from audit.models import AuditCheckpointRow, AuditEventRow, AuditNodeRow
 from audit.tree import NodeId
 
@@ -144,6 +151,91 @@ async def event_by_leaf(session: AsyncSession, leaf_index: int) -> AuditEventRow
     return result.scalar_one_or_none()
 
 
+async def events_by_leaves(session: AsyncSession, leaf_indices: Iterable[int]) -> dict[int, AuditEventRow]:
+    """The events at several leaf indices in one statement (a page's leaves, not one query per entry)."""
+    wanted = sorted(set(leaf_indices))
+    found: dict[int, AuditEventRow] = {}
+    for start in range(0, len(wanted), 500):  # bounded IN lists, as in ``read_nodes``
+        result = await session.execute(
+            select(AuditEventRow).where(AuditEventRow.leaf_index.in_(wanted[start : start + 500]))
+        )
+        found.update({int(row.leaf_index): row for row in result.scalars() if row.leaf_index is not None})
+    return found
+
+
+async def recent_events(session: AsyncSession, limit: int) -> Sequence[AuditEventRow]:
+    """The newest appended events, newest first (integrated or not)."""
+    result = await session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
+# --------------------------------------------------------------------------- the one filter -> SQL builder
+
+Condition = tuple[str, str, Any]  # (column, ">=" | "<" | "=", value)
+_FILTER_COLUMNS = frozenset({"occurred_at", "actor_org", "document_type", "kind", "outcome"})
+_FILTER_OPS = frozenset({">=", "<", "="})
+
+
+def conditions(filters: EventFilter) -> list[Condition]:
+    """The predicates an ``EventFilter`` stands for, in one fixed order (so equal filters give equal SQL)."""
+    found: list[Condition] = []
+    if filters.since:
+        found.append(("occurred_at", ">=", filters.since))
+    if filters.until:
+        found.append(("occurred_at", "<", filters.until))
+    if filters.org:
+        found.append(("actor_org", "=", filters.org))
+    if filters.document_type:
+        found.append(("document_type", "=", filters.document_type))
+    if filters.kind:
+        found.append(("kind", "=", filters.kind))
+    if filters.outcome:
+        found.append(("outcome", "=", filters.outcome))
+    return found
+
+
+def _clauses(table: Table, wanted: Sequence[Condition]) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    for column, op, value in wanted:
+        c = table.c[column]
+        clauses.append(c >= value if op == ">=" else c < value if op == "<" else c == value)
+    return clauses
+
+
+def _events_table() -> Table:
+    table = AuditEventRow.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+async def event_page(
+    session: AsyncSession,
+    filters: EventFilter,
+    limit: int,
+    *,
+    before_seq: int | None = None,
+    subject_commitment: str | None = None,
+    visible_at: datetime | None = None,
+) -> Sequence[AuditEventRow]:
+    """Up to ``limit`` events matching ``filters``, newest first, keyset-paged on the append sequence.
+
+    ``subject_commitment`` restricts the read to one resident's entries and ``visible_at`` withholds events
+    whose disclosure is still delayed; both are the resident history's own scope, set by the reader and
+    never taken from the filter, so no filter a caller sends can widen a resident's view.
+    """
+    query = select(AuditEventRow).where(*_clauses(_events_table(), conditions(filters)))
+    if subject_commitment is not None:
+        query = query.where(AuditEventRow.subject_commitment == subject_commitment)
+    if visible_at is not None:
+        query = query.where(
+            or_(AuditEventRow.visible_from.is_(None), AuditEventRow.visible_from <= visible_at)
+        )
+    if before_seq is not None:
+        query = query.where(AuditEventRow.seq < before_seq)
+    result = await session.execute(query.order_by(AuditEventRow.seq.desc()).limit(limit))
+    return result.scalars().all()
+
+
 def row_dict(row: AuditEventRow) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in AuditEventRow.__table__.columns}
 
@@ -230,38 +322,30 @@ def _pg_record(index: int, occurred: Any, visible: Any, packed: str) -> LeafReco
     return index, data, True
 
 
-Condition = tuple[str, str, Any]  # (column, ">=" | "<" | "=", value)
-_FILTER_COLUMNS = frozenset({"occurred_at", "actor_org", "document_type", "kind"})
-_FILTER_OPS = frozenset({">=", "<", "="})
-
-
 async def leaf_records(
     session: AsyncSession,
     after: int,
     limit: int,
     below: int = 2**63 - 1,
-    conditions: Sequence[Condition] = (),
+    filters: EventFilter | None = None,
 ) -> list[LeafRecord]:
-    """Leaf records of the events with ``after < leaf_index < below`` matching ``conditions``, in order."""
-    for column, op, _ in conditions:
+    """Leaf records of the events with ``after < leaf_index < below`` matching ``filters``, in order."""
+    wanted = conditions(filters) if filters is not None else []
+    for column, op, _ in wanted:  # the PostgreSQL path splices names into SQL: only known ones get there
         if column not in _FILTER_COLUMNS or op not in _FILTER_OPS:
             raise ValueError(f"unsupported condition on {column!r} ({op!r})")
     if _is_postgres(session):
         sql = _PG_LEAF_ROWS + "".join(
-            f' AND "{column}" {op} ${n}' for n, (column, op, _) in enumerate(conditions, start=4)
+            f' AND "{column}" {op} ${n}' for n, (column, op, _) in enumerate(wanted, start=4)
         )
         records = await (await _driver(session)).fetch(
-            sql + " ORDER BY leaf_index LIMIT $3", after, below, limit, *(value for _, _, value in conditions)
+            sql + " ORDER BY leaf_index LIMIT $3", after, below, limit, *(value for _, _, value in wanted)
         )
         return [_pg_record(*record) for record in records]
-    table = AuditEventRow.__table__
-    assert isinstance(table, Table)
+    table = _events_table()
     query = select(table.c.leaf_index, *(table.c[k] for k in LEAF_KEYS)).where(
-        table.c.leaf_index > after, table.c.leaf_index < below
+        table.c.leaf_index > after, table.c.leaf_index < below, *_clauses(table, wanted)
     )
-    for column, op, value in conditions:
-        c = table.c[column]
-        query = query.where(c >= value if op == ">=" else c < value if op == "<" else c == value)
     result = await session.execute(query.order_by(table.c.leaf_index).limit(limit))
     return [leaf_record(int(row[0]), dict(zip(LEAF_KEYS, row[1:], strict=True))) for row in result]
 
@@ -273,7 +357,7 @@ async def leaf_batches(
     sessions: async_sessionmaker[AsyncSession],
     batch_size: int,
     below: int = 2**63 - 1,
-    conditions: Sequence[Condition] = (),
+    filters: EventFilter | None = None,
     with_stored: bool = False,
 ) -> AsyncIterator[LeafBatch]:
     """Consecutive batches of ``leaf_records`` (and, if asked, the stored leaf hashes of each batch's range).
@@ -284,7 +368,7 @@ async def leaf_batches(
     """
 
     async def fetch(session: AsyncSession, after: int) -> LeafBatch:
-        records = await leaf_records(session, after, batch_size, below, conditions)
+        records = await leaf_records(session, after, batch_size, below, filters)
         stored: dict[int, bytes] = {}
         if with_stored and records:
             stored = dict(await level_hashes(session, 0, after + 1, records[-1][0] + 1))

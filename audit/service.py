@@ -7,7 +7,7 @@ Appending stays in ``audit.log``; integration in ``audit.integrator``. Callers g
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import export, history, listing, proofs, repository, tree
 from audit.events import AuditEvent
+from audit.filters import EventFilter
 from audit.proofs import BadRange
 from audit.signer import LogSigner
 
-__all__ = ["AuditReader", "BadRange", "LogStatus", "PublishedCheckpoint"]
+__all__ = ["AuditReader", "BadRange", "EventFilter", "Leaf", "LogStatus", "PublishedCheckpoint"]
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,22 @@ class AuditReader:
             return size, await proofs.consistency(session, first, size, published)
 
     async def leaf(self, leaf_index: int) -> Leaf | None:
+        return (await self.leaves([leaf_index])).get(leaf_index)
+
+    async def leaves(self, leaf_indices: Iterable[int]) -> dict[int, Leaf]:
+        """The published leaves among ``leaf_indices``, by index, in two statements however many are asked.
+
+        Indices beyond the latest checkpoint are left out, as if absent: a leaf is only served once it is
+        part of a signed tree.
+        """
         async with self._sessions() as session:
             published = await self._published_size(session)
-            if not 0 <= leaf_index < published:
-                return None
-            row = await repository.event_by_leaf(session, leaf_index)
-        if row is None:
-            return None
-        return Leaf(leaf_index, AuditEvent.from_row(row).leaf_bytes(), row.subject_commitment)
+            wanted = [i for i in set(leaf_indices) if 0 <= i < published]
+            rows = await repository.events_by_leaves(session, wanted) if wanted else {}
+        return {
+            index: Leaf(index, AuditEvent.from_row(row).leaf_bytes(), row.subject_commitment)
+            for index, row in rows.items()
+        }
 
     async def root_at(self, size: int) -> bytes:
         async with self._sessions() as session:
@@ -115,14 +124,10 @@ class AuditReader:
             nodes = await repository.read_nodes(session, tree.range_nodes(0, size))
         return tree.root(size, lambda ids: nodes)
 
-    def export_stream(
-        self, filters: export.ExportFilter, size: int, fmt: export.Format
-    ) -> AsyncIterator[bytes]:
+    def export_stream(self, filters: EventFilter, size: int, fmt: export.Format) -> AsyncIterator[bytes]:
         return export.stream(self._sessions, filters, size, fmt)
 
-    async def export_manifest(
-        self, filters: export.ExportFilter, size: int, fmt: export.Format
-    ) -> export.Manifest:
+    async def export_manifest(self, filters: EventFilter, size: int, fmt: export.Format) -> export.Manifest:
         root = await self.root_at(size)
         return await export.manifest(self._sessions, filters, size, base64.b64encode(root).decode(), fmt)
 
@@ -130,14 +135,14 @@ class AuditReader:
         self,
         subject_commitment: str,
         now: datetime,
-        filters: history.HistoryFilter,
+        filters: EventFilter,
         cursor: str | None,
         limit: int,
     ) -> history.HistoryPage:
         async with self._sessions() as session:
             return await history.page(session, subject_commitment, now, filters, cursor, limit)
 
-    async def events(self, filters: listing.EventFilter, cursor: str | None, limit: int) -> listing.EventPage:
+    async def events(self, filters: EventFilter, cursor: str | None, limit: int) -> listing.EventPage:
         """Every event as an auditor sees it, newest first; ``ValueError`` for a malformed cursor."""
         async with self._sessions() as session:
             return await listing.page(session, filters, cursor, limit)

@@ -436,7 +436,9 @@ def audit_export(
     def utc(moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
-    filters = ExportFilter(utc(since), utc(until), org, document_type, kind)
+    filters = ExportFilter(
+        since=utc(since), until=utc(until), org=org, document_type=document_type, kind=kind
+    )
     export_format: Format = "csv" if fmt == "csv" else "jsonl"
 
     async def run() -> dict[str, Any]:

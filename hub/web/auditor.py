@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from audit import anomalies
 from audit.export import Format
-from audit.listing import EventFilter
+from audit.filters import EventFilter
 from hub import i18n
 from hub.api import audit as audit_api
 from hub.auth.tokens import AccountPrincipal
@@ -166,12 +166,12 @@ class Filters:
 
     def events(self) -> EventFilter:
         return EventFilter(
-            self.since,
-            self.until,
-            self.org or None,
-            self.document_type or None,
-            self.kind or None,
-            self.outcome or None,
+            since=self.since,
+            until=self.until,
+            org=self.org or None,
+            document_type=self.document_type or None,
+            kind=self.kind or None,
+            outcome=self.outcome or None,
         )
 
 

@@ -309,15 +309,12 @@ async def history_page(
         cursor = ""
     entries = []
     for entry in page.entries:
-        leaf = None
-        if entry["inclusion_proof"] is not None and entry["leaf_index"] is not None:
-            found = await state.audit_reader.leaf(entry["leaf_index"])
-            if found is not None and found.subject_commitment == account.subject_commitment:
-                leaf = base64.b64encode(found.leaf_bytes).decode()
+        # The page carries the leaves of its proven entries (read with them): no query per entry.
+        found = page.leaves.get(entry["leaf_index"]) if entry["inclusion_proof"] is not None else None
         entries.append(
             {
                 **entry,
-                "leaf": leaf,
+                "leaf": base64.b64encode(found).decode() if found is not None else None,
                 "when": _local(entry["occurred_at"], lang),
                 "who": _actor(entry, strings),
                 "document": _doc_title(state, entry["document_type"], lang),
