@@ -64,12 +64,27 @@ class ConsentRow(ConsentBase):
     mode: Mapped[str] = mapped_column(String(16))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    max_uses: Mapped[int] = mapped_column(Integer)
-    uses: Mapped[int] = mapped_column(Integer, default=0)
+    max_uses: Mapped[int] = mapped_column(Integer)  # per named document
+    uses: Mapped[int] = mapped_column(Integer, default=0)  # over all documents
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     granted_by: Mapped[str] = mapped_column(String(36))  # the account that approved (resident or agent)
     mandate_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # active | paused | revoked, kept with the events so that a use can re-check it in its own UPDATE.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+
+
+class ConsentUseRow(ConsentBase):
+    """Uses of one named document under one consent: ``max_uses`` is a per-document limit."""
+
+    __tablename__ = "consent_uses"
+
+    consent_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consents.consent_id"), primary_key=True
+    )
+    document_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    view: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ConsentEventRow(ConsentBase):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consent.models import ConsentEventRow, ConsentRequestRow, ConsentRow
+from consent.models import ConsentRequestRow, ConsentRow
 
 LIFECYCLE = ("active", "paused", "revoked", "expired", "exhausted")
 
@@ -15,21 +15,19 @@ def aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def derive_state(consent: ConsentRow, events: list[ConsentEventRow], now: datetime) -> str:
-    """State from the event list, time and uses: revoked > expired > exhausted > paused > active."""
-    paused = False
-    for event in events:
-        if event.kind == "revoked":
-            return "revoked"
-        if event.kind == "paused":
-            paused = True
-        elif event.kind == "resumed":
-            paused = False
+def derive_state(consent: ConsentRow, now: datetime) -> str:
+    """revoked > expired > exhausted > paused > active.
+
+    ``status`` follows the pause/resume/revoke events (it is written with them); "exhausted" means every
+    named document has had its ``max_uses`` (per-document limit), which is when the total reaches N x limit.
+    """
+    if consent.status == "revoked":
+        return "revoked"
     if now >= aware(consent.expires_at):
         return "expired"
-    if consent.uses >= consent.max_uses:
+    if consent.uses >= consent.max_uses * max(1, len(consent.documents)):
         return "exhausted"
-    return "paused" if paused else "active"
+    return "paused" if consent.status == "paused" else "active"
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ class ConsentView:
     state: str
 
     @classmethod
-    def of(cls, row: ConsentRow, events: list[ConsentEventRow], now: datetime) -> ConsentView:
+    def of(cls, row: ConsentRow, now: datetime) -> ConsentView:
         return cls(
             consent_id=row.consent_id,
             request_id=row.request_id,
@@ -73,7 +71,7 @@ class ConsentView:
             last_used_at=aware(row.last_used_at) if row.last_used_at else None,
             granted_by=row.granted_by,
             mandate_id=row.mandate_id,
-            state=derive_state(row, events, now),
+            state=derive_state(row, now),
         )
 
     def covers(self, document_type: str, view: str) -> bool:

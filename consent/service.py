@@ -2,8 +2,12 @@
 
 The broker asks ``authorize`` and gets a ``Decision``; it does not know whether a statute or a consent
 answered. A consent is used inside the caller's transaction (``use``), together with the audit event, so a
-use is counted exactly when the access is recorded, and concurrent lookups on a one-time consent cannot both
-succeed: the increment is one conditional UPDATE.
+use is counted exactly when the access is recorded; concurrent lookups of one document under a one-time
+consent cannot both succeed, and a use after a pause or revoke committed is refused, because the count is
+a conditional UPDATE that re-checks both (``consent.repository.count_use``).
+
+Every method runs in the caller's session and never commits: the caller's unit of work does, once, with
+the audit event of the same change.
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import rfc8785
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from consent import repository
 from consent.decisions import Actor, Basis, Decision
-from consent.models import ConsentEventRow, ConsentReceiptRow, ConsentRequestRow, ConsentRow, MandateRow
+from consent.models import (
+    ConsentEventRow,
+    ConsentReceiptRow,
+    ConsentRequestRow,
+    ConsentRow,
+    ConsentUseRow,
+    MandateRow,
+)
 from consent.records import ConsentView, RequestView, aware
 from document_specs.model import DocumentSpec
 
@@ -93,29 +104,29 @@ def _canonical(claims: dict[str, Any]) -> bytes:
 
 
 class ConsentService:
+    """Consent rules on the caller's session: reads, conditional updates, ``flush()``, never ``commit()``.
+
+    The hub's application service (``hub.consents``) opens the transaction, adds the audit event to it and
+    commits once, so a consent and the record of it exist together or not at all.
+    """
+
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession] | None = None,
         sealer: Sealer | None = None,
         sign_receipt: Callable[[bytes], str] | None = None,
         statutory: Authorizer | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
-        self._sessions = sessions
         self._sealer = sealer
         self._sign = sign_receipt
         self._statutory = statutory or StatutoryAuthorizer()
         self._now = clock
 
-    def _db(self) -> async_sessionmaker[AsyncSession]:
-        if self._sessions is None:
-            raise RuntimeError("this ConsentService was built without a database")
-        return self._sessions
-
     # -- authorisation -------------------------------------------------------------------------------------
 
     async def authorize(
         self,
+        session: AsyncSession | None,
         actor: Actor,
         subject_commitment: str | None,
         document: DocumentSpec,
@@ -123,14 +134,20 @@ class ConsentService:
         purpose: str,
         basis: Basis,
     ) -> Decision:
+        """``session`` is needed only for a consent basis (a statute is decided from the token and spec)."""
         if basis.consent_id is not None:
-            return await self._authorize_consent(actor, subject_commitment, document, view, purpose, basis)
+            if session is None:
+                raise RuntimeError("a consent basis is checked against the database")
+            return await self._authorize_consent(
+                session, actor, subject_commitment, document, view, purpose, basis
+            )
         if basis.statute is not None:
             return await self._statutory.authorize(actor, subject_commitment, document, view, purpose, basis)
         return Decision.deny("none", "no_basis")
 
     async def _authorize_consent(
         self,
+        session: AsyncSession,
         actor: Actor,
         subject_commitment: str | None,
         document: DocumentSpec,
@@ -139,14 +156,14 @@ class ConsentService:
         basis: Basis,
     ) -> Decision:
         described = basis.describe()
-        loaded = await self._load(str(basis.consent_id))
-        consent, sealed = loaded if loaded else (None, None)
+        row = await session.get(ConsentRow, str(basis.consent_id))
         # Another recipient's consent is indistinguishable from a missing one.
-        if consent is None or consent.recipient_id != actor.id:
+        if row is None or row.recipient_id != actor.id:
             return Decision.deny(described, "consent_not_found")
+        now = self._now()
+        consent = ConsentView.of(row, now)
         if consent.state != "active":
             return Decision.deny(described, f"consent_{consent.state}")
-        now = self._now()
         if (
             now < consent.starts_at
             or not consent.covers(document.type, view)
@@ -155,39 +172,35 @@ class ConsentService:
             return Decision.deny(described, "consent_scope")
         if subject_commitment is not None and subject_commitment != consent.subject_commitment:
             return Decision.deny(described, "consent_scope")
-        if self._sealer is None or sealed is None:
+        if self._sealer is None:
             return Decision.deny(described, "consent_not_found")
         return Decision(
             True,
             described,
             "allowed",
-            subject=self._sealer.open(sealed),
+            subject=self._sealer.open(row.subject_sealed),
             subject_commitment=consent.subject_commitment,
             consent_id=consent.consent_id,
         )
 
-    async def use(self, session: AsyncSession, consent_id: str, actor: str) -> bool:
-        """Count one use inside the caller's transaction; False when none is left (or it lapsed meanwhile)."""
+    async def use(
+        self, session: AsyncSession, consent_id: str, document_type: str, view: str, actor: str
+    ) -> str | None:
+        """Count one use of one document in the caller's transaction; the refusal reason if there is none.
+
+        On a refusal the caller must roll the transaction back (the consent row may already be counted).
+        """
         now = self._now()
-        result = await session.execute(
-            update(ConsentRow)
-            .where(
-                ConsentRow.consent_id == consent_id,
-                ConsentRow.uses < ConsentRow.max_uses,
-                ConsentRow.expires_at > now,
-            )
-            .values(uses=ConsentRow.uses + 1, last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        session.add(ConsentEventRow(consent_id=consent_id, kind="used", at=now, actor=actor))
-        return True
+        refused = await repository.count_use(session, consent_id, document_type, view, now)
+        if refused is None:
+            session.add(ConsentEventRow(consent_id=consent_id, kind="used", at=now, actor=actor))
+        return refused
 
     # -- requests ------------------------------------------------------------------------------------------
 
     async def create_request(
         self,
+        session: AsyncSession,
         *,
         requester_kind: str,
         requester_id: str,
@@ -217,8 +230,8 @@ class ConsentService:
             purpose_text=purpose_text,
             mode=mode,
             consent_days=consent_days,
-            # A use is one document fetched: "one time" means each named document once.
-            max_uses=(1 if mode == "one_time" else max_uses) * max(1, len(documents)),
+            # Per named document: "one time" means each document once, "standing" each up to max_uses.
+            max_uses=1 if mode == "one_time" else max_uses,
             redirect_uri=redirect_uri,
             state=state,
             status="pending",
@@ -226,53 +239,35 @@ class ConsentService:
             expires_at=now + REQUEST_LIFETIME,
             open_token_hash=hashlib.sha256(token.encode()).hexdigest() if token else None,
         )
-        async with self._db()() as session, session.begin():
-            session.add(row)
+        session.add(row)
+        await session.flush()
         return RequestView.of(row, now), token
 
-    async def get_request(self, request_id: str) -> RequestView | None:
-        async with self._db()() as session:
-            row = await session.get(ConsentRequestRow, request_id)
+    async def get_request(self, session: AsyncSession, request_id: str) -> RequestView | None:
+        row = await session.get(ConsentRequestRow, request_id)
         return RequestView.of(row, self._now()) if row else None
 
-    async def requests_by(self, requester_id: str, since: datetime, limit: int = 200) -> list[RequestView]:
+    async def requests_by(
+        self, session: AsyncSession, requester_id: str, since: datetime, limit: int = 200
+    ) -> list[RequestView]:
         """The requests one requester opened since a moment, newest first (a counter's list of the day)."""
-        async with self._db()() as session:
-            rows = await session.execute(
-                select(ConsentRequestRow)
-                .where(
-                    ConsentRequestRow.requester_id == requester_id,
-                    ConsentRequestRow.created_at >= since.astimezone(UTC),  # stored in UTC
-                )
-                .order_by(ConsentRequestRow.created_at.desc())
-                .limit(limit)
-            )
-            now = self._now()
-            return [RequestView.of(row, now) for row in rows.scalars()]
+        now = self._now()
+        return [
+            RequestView.of(r, now) for r in await repository.requests_by(session, requester_id, since, limit)
+        ]
 
-    async def open_link(self, request_id: str, token: str) -> RequestView:
+    async def open_link(self, session: AsyncSession, request_id: str, token: str) -> RequestView:
         """Consume a counter QR link: valid once, while the request is pending."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        async with self._db()() as session, session.begin():
-            result = await session.execute(
-                update(ConsentRequestRow)
-                .where(
-                    ConsentRequestRow.request_id == request_id,
-                    ConsentRequestRow.open_token_hash == digest,
-                    ConsentRequestRow.status == "pending",
-                    ConsentRequestRow.expires_at > self._now(),
-                )
-                .values(open_token_hash=None)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConsentError("link_used_or_expired")
-            row = await session.get(ConsentRequestRow, request_id)
+        if not await repository.consume_link(session, request_id, digest, self._now()):
+            raise ConsentError("link_used_or_expired")
+        row = await session.get(ConsentRequestRow, request_id, populate_existing=True)
         assert row is not None
         return RequestView.of(row, self._now())
 
     async def decide(
         self,
+        session: AsyncSession,
         request_id: str,
         resident: Resident,
         approve: bool,
@@ -282,116 +277,103 @@ class ConsentService:
     ) -> tuple[RequestView, ConsentView | None, str | None]:
         """Approve or deny a pending request for ``resident`` (the principal); approval returns a receipt."""
         now = self._now()
-        async with self._db()() as session, session.begin():
-            row = await session.get(ConsentRequestRow, request_id, with_for_update=True)
-            if row is None:
-                raise ConsentError("request_not_found")
-            view = RequestView.of(row, now)
-            if view.status != "pending":
-                raise ConsentError(f"request_{view.status}")
-            if row.subject_commitment not in (None, resident.subject_commitment):
-                raise ConsentError("request_not_for_you")
-            row.decided_at, row.decided_by = now, acting_account
-            row.subject_commitment = resident.subject_commitment
-            if not approve:
-                row.status = "denied"
-                return RequestView.of(row, now), None, None
-            consent = ConsentRow(
-                consent_id=str(uuid.uuid4()),
-                request_id=row.request_id,
-                subject_commitment=resident.subject_commitment,
-                subject_sealed=resident.resident_number_sealed,
-                recipient_kind=row.requester_kind,
-                recipient_id=row.requester_id,
-                recipient_org=row.recipient_org,
-                documents=row.documents,
-                purpose_code=row.purpose_code,
-                purpose_text=row.purpose_text,
-                mode=row.mode,
-                starts_at=now,
-                expires_at=now + timedelta(days=row.consent_days),
-                max_uses=row.max_uses,
-                uses=0,
-                granted_by=acting_account,
-                mandate_id=mandate_id,
-                created_at=now,
-            )
-            row.status, row.consent_id = "approved", consent.consent_id
-            session.add(consent)
+        row = await session.get(ConsentRequestRow, request_id, with_for_update=True, populate_existing=True)
+        if row is None:
+            raise ConsentError("request_not_found")
+        view = RequestView.of(row, now)
+        if view.status != "pending":
+            raise ConsentError(f"request_{view.status}")
+        if row.subject_commitment not in (None, resident.subject_commitment):
+            raise ConsentError("request_not_for_you")
+        row.decided_at, row.decided_by = now, acting_account
+        row.subject_commitment = resident.subject_commitment
+        if not approve:
+            row.status = "denied"
             await session.flush()
-            session.add(
-                ConsentEventRow(consent_id=consent.consent_id, kind="recorded", at=now, actor=acting_account)
-            )
-            granted = ConsentView.of(consent, [], now)
-            receipt = self._receipt(session, granted, "approved", now)
+            return RequestView.of(row, now), None, None
+        consent = ConsentRow(
+            consent_id=str(uuid.uuid4()),
+            request_id=row.request_id,
+            subject_commitment=resident.subject_commitment,
+            subject_sealed=resident.resident_number_sealed,
+            recipient_kind=row.requester_kind,
+            recipient_id=row.requester_id,
+            recipient_org=row.recipient_org,
+            documents=row.documents,
+            purpose_code=row.purpose_code,
+            purpose_text=row.purpose_text,
+            mode=row.mode,
+            starts_at=now,
+            expires_at=now + timedelta(days=row.consent_days),
+            max_uses=row.max_uses,
+            uses=0,
+            granted_by=acting_account,
+            mandate_id=mandate_id,
+            created_at=now,
+            status="active",
+        )
+        row.status, row.consent_id = "approved", consent.consent_id
+        session.add(consent)
+        await session.flush()
+        unique = {(d["document_type"], d["view"]) for d in row.documents}
+        session.add_all(
+            ConsentUseRow(consent_id=consent.consent_id, document_type=t, view=v, uses=0) for t, v in unique
+        )
+        session.add(
+            ConsentEventRow(consent_id=consent.consent_id, kind="recorded", at=now, actor=acting_account)
+        )
+        granted = ConsentView.of(consent, now)
+        receipt = self._receipt(session, granted, "approved", now)
+        await session.flush()
         return RequestView.of(row, now), granted, receipt
 
     # -- consents ------------------------------------------------------------------------------------------
 
-    async def _events(self, session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentEventRow]]:
-        grouped: dict[str, list[ConsentEventRow]] = {}
-        rows = await session.execute(
-            select(ConsentEventRow)
-            .where(ConsentEventRow.consent_id.in_(list(ids)), ConsentEventRow.kind != "used")
-            .order_by(ConsentEventRow.id)
-        )
-        for event in rows.scalars():
-            grouped.setdefault(event.consent_id, []).append(event)
-        return grouped
-
-    async def _load(self, consent_id: str) -> tuple[ConsentView, str] | None:
-        """The consent's view and its sealed subject, read in one session."""
-        async with self._db()() as session:
-            row = await session.get(ConsentRow, consent_id)
-            if row is None:
-                return None
-            events = (await self._events(session, [consent_id])).get(consent_id, [])
-        return ConsentView.of(row, events, self._now()), row.subject_sealed
-
-    async def get_consent(self, consent_id: str) -> ConsentView | None:
-        loaded = await self._load(consent_id)
-        return loaded[0] if loaded else None
+    async def get_consent(self, session: AsyncSession, consent_id: str) -> ConsentView | None:
+        row = await session.get(ConsentRow, consent_id)
+        return ConsentView.of(row, self._now()) if row else None
 
     async def list_consents(
-        self, *, subject_commitment: str | None = None, recipient_id: str | None = None
+        self,
+        session: AsyncSession,
+        *,
+        subject_commitment: str | None = None,
+        recipient_id: str | None = None,
     ) -> list[ConsentView]:
-        query = select(ConsentRow).order_by(ConsentRow.created_at.desc())
-        if subject_commitment is not None:
-            query = query.where(ConsentRow.subject_commitment == subject_commitment)
-        if recipient_id is not None:
-            query = query.where(ConsentRow.recipient_id == recipient_id)
-        async with self._db()() as session:
-            rows = (await session.execute(query.limit(500))).scalars().all()
-            events = await self._events(session, [r.consent_id for r in rows])
+        rows = await repository.consents(
+            session, subject_commitment=subject_commitment, recipient_id=recipient_id
+        )
         now = self._now()
-        return [ConsentView.of(r, events.get(r.consent_id, []), now) for r in rows]
+        return [ConsentView.of(r, now) for r in rows]
 
     async def change(
-        self, consent_id: str, subject_commitment: str, action: str, actor: str
+        self, session: AsyncSession, consent_id: str, subject_commitment: str, action: str, actor: str
     ) -> tuple[ConsentView, str | None]:
-        """pause | resume | revoke by the resident; revocation yields a receipt."""
+        """pause | resume | revoke by the resident; revocation yields a receipt.
+
+        The consent row is locked first, so a lookup counting a use either committed before (and was
+        released) or waits and then finds the consent no longer active.
+        """
         allowed = {
-            "pause": ({"active"}, "paused"),
-            "resume": ({"paused"}, "resumed"),
-            "revoke": ({"active", "paused"}, "revoked"),
+            "pause": ({"active"}, "paused", "paused"),
+            "resume": ({"paused"}, "resumed", "active"),
+            "revoke": ({"active", "paused"}, "revoked", "revoked"),
         }
         if action not in allowed:
             raise ConsentError("invalid_action")
         now = self._now()
-        async with self._db()() as session, session.begin():
-            row = await session.get(ConsentRow, consent_id, with_for_update=True)
-            if row is None or row.subject_commitment != subject_commitment:
-                raise ConsentError("consent_not_found")
-            events = (await self._events(session, [consent_id])).get(consent_id, [])
-            current = ConsentView.of(row, events, now)
-            states, kind = allowed[action]
-            if current.state not in states:
-                raise ConsentError(f"cannot_{action}_{current.state}")
-            event = ConsentEventRow(consent_id=consent_id, kind=kind, at=now, actor=actor)
-            session.add(event)
-            await session.flush()
-            updated = ConsentView.of(row, [*events, event], now)
-            receipt = self._receipt(session, updated, "revoked", now) if action == "revoke" else None
+        row = await session.get(ConsentRow, consent_id, with_for_update=True, populate_existing=True)
+        if row is None or row.subject_commitment != subject_commitment:
+            raise ConsentError("consent_not_found")
+        current = ConsentView.of(row, now)
+        states, kind, status = allowed[action]
+        if current.state not in states:
+            raise ConsentError(f"cannot_{action}_{current.state}")
+        row.status = status
+        session.add(ConsentEventRow(consent_id=consent_id, kind=kind, at=now, actor=actor))
+        updated = ConsentView.of(row, now)
+        receipt = self._receipt(session, updated, "revoked", now) if action == "revoke" else None
+        await session.flush()
         return updated, receipt
 
     def _receipt(self, session: AsyncSession, consent: ConsentView, kind: str, now: datetime) -> str | None:
@@ -410,28 +392,30 @@ class ConsentService:
         )
         return jws
 
-    async def receipts(self, consent_id: str, subject_commitment: str) -> list[dict[str, str]]:
-        async with self._db()() as session:
-            row = await session.get(ConsentRow, consent_id)
-            if row is None or row.subject_commitment != subject_commitment:
-                raise ConsentError("consent_not_found")
-            rows = (
-                (
-                    await session.execute(
-                        select(ConsentReceiptRow)
-                        .where(ConsentReceiptRow.consent_id == consent_id)
-                        .order_by(ConsentReceiptRow.created_at)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return [{"receipt_id": r.receipt_id, "kind": r.kind, "jws": r.jws} for r in rows]
+    async def receipts(
+        self, session: AsyncSession, consent_id: str, subject_commitment: str
+    ) -> list[dict[str, str]]:
+        row = await session.get(ConsentRow, consent_id)
+        if row is None or row.subject_commitment != subject_commitment:
+            raise ConsentError("consent_not_found")
+        return [_receipt_dict(r) for r in await repository.receipts(session, consent_id)]
+
+    async def receipts_of(
+        self, session: AsyncSession, consent_ids: Iterable[str]
+    ) -> dict[str, list[dict[str, str]]]:
+        """Receipts of many consents at once (callers have already checked whose consents they are)."""
+        grouped = await repository.receipts_of(session, consent_ids)
+        return {cid: [_receipt_dict(r) for r in rows] for cid, rows in grouped.items()}
 
     # -- mandates ------------------------------------------------------------------------------------------
 
     async def grant_mandate(
-        self, principal: Resident, agent_account_id: str, document_types: list[str], expires_at: datetime
+        self,
+        session: AsyncSession,
+        principal: Resident,
+        agent_account_id: str,
+        document_types: list[str],
+        expires_at: datetime,
     ) -> dict[str, Any]:
         now = self._now()
         if aware(expires_at) <= now:
@@ -448,46 +432,34 @@ class ConsentService:
             expires_at=aware(expires_at),
             created_at=now,
         )
-        async with self._db()() as session, session.begin():
-            session.add(row)
+        session.add(row)
+        await session.flush()
         return _mandate_dict(row, now)
 
-    async def list_mandates(self, account_id: str) -> list[dict[str, Any]]:
+    async def list_mandates(self, session: AsyncSession, account_id: str) -> list[dict[str, Any]]:
         """Mandates the account granted (as principal) or holds (as agent)."""
-        async with self._db()() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(MandateRow)
-                        .where(
-                            (MandateRow.principal_account_id == account_id)
-                            | (MandateRow.agent_account_id == account_id)
-                        )
-                        .order_by(MandateRow.created_at.desc())
-                    )
-                )
-                .scalars()
-                .all()
-            )
         now = self._now()
-        return [_mandate_dict(r, now) for r in rows]
+        return [_mandate_dict(r, now) for r in await repository.mandates_of(session, account_id)]
 
-    async def revoke_mandate(self, mandate_id: str, principal_account_id: str) -> dict[str, Any]:
+    async def revoke_mandate(
+        self, session: AsyncSession, mandate_id: str, principal_account_id: str
+    ) -> tuple[dict[str, Any], Resident]:
+        """Revoke (idempotent); returns the mandate and its principal (whose history records it)."""
         now = self._now()
-        async with self._db()() as session, session.begin():
-            row = await session.get(MandateRow, mandate_id, with_for_update=True)
-            if row is None or row.principal_account_id != principal_account_id:
-                raise ConsentError("mandate_not_found")
-            if row.revoked_at is None:
-                row.revoked_at = now
-            return _mandate_dict(row, now)
+        row = await session.get(MandateRow, mandate_id, with_for_update=True, populate_existing=True)
+        if row is None or row.principal_account_id != principal_account_id:
+            raise ConsentError("mandate_not_found")
+        if row.revoked_at is None:
+            row.revoked_at = now
+        await session.flush()
+        principal = Resident(row.principal_account_id, row.principal_commitment, row.principal_sealed)
+        return _mandate_dict(row, now), principal
 
     async def mandate_for(
-        self, mandate_id: str, agent_account_id: str, document_types: Iterable[str]
+        self, session: AsyncSession, mandate_id: str, agent_account_id: str, document_types: Iterable[str]
     ) -> Resident:
         """The principal an agent may act for, if the mandate is live and covers every document type."""
-        async with self._db()() as session:
-            row = await session.get(MandateRow, mandate_id)
+        row = await session.get(MandateRow, mandate_id)
         now = self._now()
         if row is None or row.agent_account_id != agent_account_id:
             raise ConsentError("mandate_not_found")
@@ -496,6 +468,10 @@ class ConsentService:
         if not set(document_types) <= set(row.document_types):
             raise ConsentError("mandate_scope")
         return Resident(row.principal_account_id, row.principal_commitment, row.principal_sealed)
+
+
+def _receipt_dict(row: ConsentReceiptRow) -> dict[str, str]:
+    return {"receipt_id": row.receipt_id, "kind": row.kind, "jws": row.jws}
 
 
 def _mandate_dict(row: MandateRow, now: datetime) -> dict[str, Any]:

@@ -3,6 +3,11 @@
 Order matters and is the point of this module: authorise, fetch with a timeout, keep only the view's fields,
 make the audit event durable, and only then answer. Every attempt, refused or failed, is audited too, with a
 reason code; if the audit append fails nothing is returned (fail closed).
+
+The broker works in the request's session (the unit of work of ``hub.uow``) but, unlike other services,
+commits it itself, twice at most: it ends the read transaction before contacting the holding agency (no
+connection is held while an agency answers), and it commits the consent use with the audit event before
+any field is handed back. That explicit commit is the fail-closed point of the whole hub.
 """
 
 from __future__ import annotations
@@ -14,26 +19,23 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import AgencyError
 from adapters.registry import AdapterRegistry
-from audit import AuditEvent, AuditLog, AuditUnavailable, EventRef, SubjectCommitter
-from audit.events import ActorKind, Outcome, iso, utcnow
+from audit import AuditEvent, EventRef, SubjectCommitter
+from audit.events import Outcome, iso, utcnow
 from consent import Actor, Basis, ConsentService
 from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
+from hub.actors import audit_kind
 from hub.errors import Problem, describe_validation
 from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse, PurposeIn
+from hub.uow import Trail, commit_now
 
 _OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
-
-
-class _NoUseLeft(Exception):
-    """The consent's last use went to a concurrent lookup."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,6 @@ class _Attempt:
     purpose_code: str | None = None
     purpose_text: str | None = None
     basis: str | None = None
-
-
-_ACTOR_KINDS: dict[str, ActorKind] = {"client": "client", "official": "official", "resident": "resident"}
 
 
 def _coerce(spec: FieldSpec, value: Any) -> Any:
@@ -100,12 +99,14 @@ def released_field_names(document: DocumentSpec, view: str) -> tuple[str, ...]:
 
 
 class Broker:
+    """Lookups only: one document (typed request), a bundle, or a resident's own data (preview)."""
+
     def __init__(
         self,
         catalog: SpecCatalog,
         adapters: AdapterRegistry,
         consent: ConsentService,
-        audit: AuditLog,
+        trail: Trail,
         committer: SubjectCommitter,
         sessions: async_sessionmaker[AsyncSession],
         bundles: Mapping[str, BundleSpec] | None = None,
@@ -115,7 +116,7 @@ class Broker:
         self.catalog = catalog
         self.adapters = adapters
         self.consent = consent
-        self.audit = audit
+        self.trail = trail
         self.committer = committer
 
     def _event(
@@ -123,7 +124,7 @@ class Broker:
     ) -> AuditEvent:
         return AuditEvent(
             kind=attempt.kind,
-            actor_kind=_ACTOR_KINDS.get(attempt.actor.kind, "system"),
+            actor_kind=audit_kind(attempt.actor),
             actor_id=attempt.actor.id,
             actor_org=attempt.actor.org,
             subject_commitment=attempt.subject_commitment,
@@ -138,34 +139,40 @@ class Broker:
             request_id=attempt.request_id,
         )
 
-    async def _record(
-        self, attempt: _Attempt, outcome: Outcome, reason: str, fields: tuple[str, ...] = ()
-    ) -> EventRef:
-        event = self._event(attempt, outcome, reason, fields)
-        try:
-            return await self.audit.append(event)
-        except AuditUnavailable:
-            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
-
-    async def _refuse(self, attempt: _Attempt, outcome: Outcome, reason: str, problem: Problem) -> Problem:
-        ref = await self._record(attempt, outcome, reason)
+    async def _refuse(
+        self, session: AsyncSession, attempt: _Attempt, outcome: Outcome, reason: str, problem: Problem
+    ) -> Problem:
+        """Record a refused or failed attempt durably, then hand back the problem to raise."""
+        ref: EventRef = await self.trail.record(session, self._event(attempt, outcome, reason))
+        await commit_now(session)
         problem.extra.setdefault("audit_event_id", ref.event_id)
         return problem
 
-    async def lookup(self, actor: Actor, body: bytes, request_id: str) -> LookupResponse:
-        return (await self.lookup_released(actor, body, request_id)).response
+    async def lookup_body(
+        self, session: AsyncSession, actor: Actor, body: bytes, request_id: str
+    ) -> LookupResponse:
+        """The thin bytes entry point: a body that does not parse is refused *and audited*."""
+        request = await self.parse(session, actor, body, request_id)
+        return (await self.lookup_released(session, actor, request, request_id)).response
 
-    async def lookup_released(self, actor: Actor, body: bytes, request_id: str) -> Released:
-        """A lookup plus whom and on which basis it was released (issuance stamps both on the document)."""
-        attempt = _Attempt(actor=actor, request_id=request_id)
+    async def parse(self, session: AsyncSession, actor: Actor, body: bytes, request_id: str) -> LookupRequest:
         try:
-            request = LookupRequest.model_validate_json(body)
+            return LookupRequest.model_validate_json(body)
         except ValidationError as exc:
             errors = describe_validation(exc.errors())
-            raise await self._refuse(
-                attempt, "invalid", "malformed_request", Problem(422, "validation-error", errors=errors)
-            ) from None
+            attempt = _Attempt(actor=actor, request_id=request_id)
+            problem = Problem(422, "validation-error", errors=errors)
+            raise await self._refuse(session, attempt, "invalid", "malformed_request", problem) from None
 
+    async def lookup(
+        self, session: AsyncSession, actor: Actor, request: LookupRequest, request_id: str
+    ) -> LookupResponse:
+        return (await self.lookup_released(session, actor, request, request_id)).response
+
+    async def lookup_released(
+        self, session: AsyncSession, actor: Actor, request: LookupRequest, request_id: str
+    ) -> Released:
+        """A lookup plus whom and on which basis it was released (issuance stamps both on the document)."""
         purpose = request.purpose_in()
         basis = Basis(statute=request.basis.statute, consent_id=request.basis.consent_id)
         attempt = _Attempt(
@@ -183,35 +190,42 @@ class Broker:
             try:
                 subject = resident_number.normalize(request.subject.resident_number)
             except resident_number.InvalidResidentNumber:
+                problem = Problem(422, "invalid-resident-number")
                 raise await self._refuse(
-                    attempt, "invalid", "malformed_resident_number", Problem(422, "invalid-resident-number")
+                    session, attempt, "invalid", "malformed_resident_number", problem
                 ) from None
             commitment = self.committer.commit(subject)
             attempt = replace(attempt, subject_commitment=commitment)
 
-        document = await self._document(attempt, request.document_type, request.view)
+        document = await self._document(session, attempt, request.document_type, request.view)
         decision = await self.consent.authorize(
-            actor, commitment, document, request.view, purpose.code, basis
+            session if basis.consent_id is not None else None,
+            actor,
+            commitment,
+            document,
+            request.view,
+            purpose.code,
+            basis,
         )
         attempt = replace(
             attempt, basis=decision.basis, subject_commitment=decision.subject_commitment or commitment
         )
         if not decision.allowed:
-            raise await self._refuse(
-                attempt,
-                "denied",
-                decision.reason,
-                self._refusal(decision.reason, actor, basis, document, request.view),
-            )
+            problem = self._refusal(decision.reason, actor, basis, document, request.view)
+            raise await self._refuse(session, attempt, "denied", decision.reason, problem)
         subject = decision.subject or subject
         assert subject is not None and attempt.subject_commitment is not None
         response = await self.release(
-            attempt, document, request.view, subject, consent_id=decision.consent_id
+            session, attempt, document, request.view, subject, consent_id=decision.consent_id
         )
         return Released(response, attempt.subject_commitment, attempt.basis or "", purpose)
 
     async def lookup_bundle(self, actor: Actor, body: bytes, request_id: str) -> dict[str, Any]:
-        """Every document of a life-event bundle, fetched concurrently, each audited as its own lookup."""
+        """Every document of a life-event bundle, fetched concurrently, each audited as its own lookup.
+
+        Each document is its own unit of work (a session cannot be shared by concurrent tasks), so a
+        refusal of one never undoes the record of another.
+        """
         try:
             request = BundleLookupRequest.model_validate_json(body)
         except ValidationError as exc:
@@ -223,10 +237,11 @@ class Broker:
         shared = request.model_dump(exclude={"bundle"}, exclude_none=True)
 
         async def one(document_type: str, view: str, optional: bool) -> dict[str, Any]:
-            payload = orjson.dumps({**shared, "document_type": document_type, "view": view})
+            single = LookupRequest.model_validate({**shared, "document_type": document_type, "view": view})
             entry: dict[str, Any] = {"document_type": document_type, "view": view, "optional": optional}
             try:
-                result = await self.lookup(actor, payload, request_id)
+                async with self.sessions() as session:
+                    result = await self.lookup(session, actor, single, request_id)
             except Problem as problem:
                 entry.update(
                     outcome=_OUTCOMES.get(problem.status, "denied"),
@@ -265,10 +280,13 @@ class Broker:
             document_type=document.type,
         )
 
-    async def _document(self, attempt: _Attempt, document_type: str, view: str) -> DocumentSpec:
+    async def _document(
+        self, session: AsyncSession, attempt: _Attempt, document_type: str, view: str
+    ) -> DocumentSpec:
         document = self.catalog.get(document_type)
         if document is None:
             raise await self._refuse(
+                session,
                 attempt,
                 "invalid",
                 "unknown_document_type",
@@ -276,6 +294,7 @@ class Broker:
             )
         if document.view(view) is None:
             raise await self._refuse(
+                session,
                 attempt,
                 "invalid",
                 "unknown_view",
@@ -285,6 +304,7 @@ class Broker:
 
     async def release(
         self,
+        session: AsyncSession,
         attempt: _Attempt,
         document: DocumentSpec,
         view: str,
@@ -295,6 +315,10 @@ class Broker:
 
         Callers have already authorised the access; this is the only place fields leave the hub.
         """
+        if session.in_transaction():
+            await commit_now(
+                session
+            )  # no transaction (or pooled connection) is held while the agency answers
         fields = released_field_names(document, view)
         adapter = self.adapters[document.adapter]
         try:
@@ -305,37 +329,30 @@ class Broker:
                 problem = Problem(502, "agency-bad-response", agency=exc.agency)
             else:
                 problem = Problem(503, "agency-unavailable", headers={"Retry-After": "10"}, agency=exc.agency)
-            raise await self._refuse(attempt, "agency_error", reason, problem) from None
+            raise await self._refuse(session, attempt, "agency_error", reason, problem) from None
         if record is None:
-            raise await self._refuse(
-                attempt, "not_found", "subject_not_found", Problem(404, "subject-not-found")
-            )
+            problem = Problem(404, "subject-not-found")
+            raise await self._refuse(session, attempt, "not_found", "subject_not_found", problem)
 
         try:
             released = minimize(document, view, record)
         except (ValueError, TypeError):
             # The agency answered with values that do not fit the spec's types: its answer, not ours.
             problem = Problem(502, "agency-bad-response", agency=document.adapter)
-            raise await self._refuse(attempt, "agency_error", "bad_response", problem) from None
+            raise await self._refuse(session, attempt, "agency_error", "bad_response", problem) from None
         fetched_at = utcnow()
-        event = self._event(attempt, "ok", "allowed", fields)
-        try:
-            if consent_id is None:
-                ref = await self.audit.append(event)  # one autocommitted INSERT
-            else:
-                async with self.sessions() as session, session.begin():
-                    if not await self.consent.use(session, consent_id, attempt.actor.id):
-                        raise _NoUseLeft()
-                    ref = await self.audit.append_in(session, event)
-        except _NoUseLeft:
-            raise await self._refuse(
-                attempt,
-                "denied",
-                "consent_exhausted",
-                Problem(403, "consent-exhausted", extra={"reason": "consent_exhausted"}),
-            ) from None
-        except Exception:  # the record is not durable: nothing leaves the hub
-            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+        if consent_id is not None:
+            try:
+                refused = await self.consent.use(session, consent_id, document.type, view, attempt.actor.id)
+            except Exception:
+                await session.rollback()
+                raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+            if refused is not None:
+                await session.rollback()  # the consent row may already be counted: undo it
+                problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
+                raise await self._refuse(session, attempt, "denied", refused, problem)
+        ref = await self.trail.record(session, self._event(attempt, "ok", "allowed", fields))
+        await commit_now(session)  # durable before a single field leaves: fail closed
         return LookupResponse(
             lookup_id=str(uuid.uuid4()),
             document_type=document.type,
@@ -348,6 +365,7 @@ class Broker:
 
     async def preview(
         self,
+        session: AsyncSession,
         actor: Actor,
         subject: str,
         document_type: str,
@@ -367,5 +385,5 @@ class Broker:
             purpose_code=purpose_code or kind,
             basis="self",
         )
-        document = await self._document(attempt, document_type, view)
-        return await self.release(attempt, document, view, subject)
+        document = await self._document(session, attempt, document_type, view)
+        return await self.release(session, attempt, document, view, subject)

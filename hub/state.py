@@ -25,16 +25,20 @@ from document_specs.model import BundleSpec
 from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
+from hub.consents import ConsentApp
 from hub.db import create_engine, session_factory
 from hub.issuance.service import IssuanceService, build_issuance
 from hub.keys import KeyRing, load_keyring
 from hub.settings import SANDBOX_XSD_DIR as SANDBOX_XSD_DIR  # re-exported: tests validate against court.xsd
 from hub.settings import Settings
 from hub.signing import jws_signer
+from hub.uow import Trail
 
 
 @dataclass
 class HubState:
+    """The services a running hub wires once; routes and pages call these, never through one another."""
+
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
@@ -49,7 +53,8 @@ class HubState:
     sealer: NumberSealer
     audit: AuditLog
     committer: SubjectCommitter
-    consent: ConsentService
+    trail: Trail
+    consent: ConsentApp
     bundles: dict[str, BundleSpec]
 
     async def close(self) -> None:
@@ -127,15 +132,14 @@ def build_state(
         ttl_seconds=settings.token_ttl_seconds,
     )
     sealer = NumberSealer(keys.data_key)
-    consent = ConsentService(
-        sessions,
-        sealer=sealer,
-        sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
+    rules = ConsentService(
+        sealer=sealer, sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws")
     )
     bundles = load_bundles(catalog)  # a broken bundle stops start-up, like a broken spec
     audit_log = AuditLog(sessions)
+    trail = Trail(audit_log)
     committer = SubjectCommitter(keys.pepper)
-    broker = Broker(catalog, adapters, consent, audit_log, committer, sessions, bundles)
+    broker = Broker(catalog, adapters, rules, trail, committer, sessions, bundles)
     signer = LogSigner(settings.origin, keys.log_key.private_key)
     return HubState(
         settings,
@@ -162,6 +166,7 @@ def build_state(
         sealer=sealer,
         audit=audit_log,
         committer=committer,
-        consent=consent,
+        trail=trail,
+        consent=ConsentApp(rules, trail, catalog, bundles, settings.public_url),
         bundles=dict(bundles),
     )

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit import AuditEvent, AuditLog, EventRef
 from hub.errors import Problem
 
 
@@ -29,7 +30,7 @@ class AuditUnavailableProblem(Problem):
 
 
 async def commit_now(session: AsyncSession) -> None:
-    """Make everything written so far durable, or raise the fail-closed 503 (the transaction is rolled back)."""
+    """Make everything written so far durable, or roll it back and raise the fail-closed 503."""
     try:
         await session.commit()
     except Exception:
@@ -47,3 +48,24 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
             await session.rollback()
             raise
         await commit_now(session)
+
+
+class Trail:
+    """What a state change writes beside itself in its transaction: its audit event (and, next, its outbox).
+
+    Services call :meth:`record` after making their change in the same session. If the event cannot be
+    written the whole transaction is rolled back here, before the caller sees the error, so that a page
+    which turns the error into a friendly message cannot commit the change without its record.
+    """
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+
+    async def record(self, session: AsyncSession, event: AuditEvent) -> EventRef:
+        try:
+            ref = await self.audit.append_in(session, event)
+            # The notifications outbox joins here: its rows for this event go into the same session.
+        except Exception:
+            await session.rollback()
+            raise AuditUnavailableProblem() from None
+        return ref

@@ -43,12 +43,12 @@ async def get_document(document_type: str, state: StateDep) -> dict[str, Any]:
 @router.get("/v1/bundles")
 async def list_bundles(state: StateDep) -> dict[str, list[dict[str, Any]]]:
     """Life events (moving house, a loan, ...) and the documents/views each needs."""
-    return {"bundles": [_describe_bundle(b, state.catalog) for b in state.broker.bundles.values()]}
+    return {"bundles": [_describe_bundle(b, state.catalog) for b in state.bundles.values()]}
 
 
 @router.get("/v1/bundles/{bundle_id}")
 async def get_bundle(bundle_id: str, state: StateDep) -> dict[str, Any]:
-    bundle = state.broker.bundles.get(bundle_id)
+    bundle = state.bundles.get(bundle_id)
     if bundle is None:
         raise Problem(404, "not-found")
     return _describe_bundle(bundle, state.catalog)

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from consent import Actor
-from hub.deps import ClientDep, StateDep
+from hub.actors import client_actor
+from hub.deps import ClientDep, SessionDep, StateDep
 from hub.schemas import LookupResponse
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
@@ -35,13 +35,13 @@ _ERRORS = {
         }
     },
 )
-async def create_lookup(request: Request, client: ClientDep, state: StateDep) -> LookupResponse:
+async def create_lookup(
+    request: Request, client: ClientDep, state: StateDep, db: SessionDep
+) -> LookupResponse:
     """Look up a subject's document under a statutory basis; every attempt is audited before any answer."""
     # The body is parsed by the broker, not FastAPI, so malformed attempts are audited too.
-    actor = Actor(
-        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
-    )
-    return await state.broker.lookup(actor, await request.body(), request.state.request_id)
+    body = await request.body()
+    return await state.broker.lookup_body(db, client_actor(client), body, request.state.request_id)
 
 
 @router.post(
@@ -56,8 +56,5 @@ async def create_lookup(request: Request, client: ClientDep, state: StateDep) ->
 )
 async def create_bundle_lookup(request: Request, client: ClientDep, state: StateDep) -> dict[str, Any]:
     """Every document of a life-event bundle under one basis, fetched concurrently, each audited alone."""
-    actor = Actor(
-        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
-    )
-    return await state.broker.lookup_bundle(actor, await request.body(), request.state.request_id)
-
+    body = await request.body()
+    return await state.broker.lookup_bundle(client_actor(client), body, request.state.request_id)

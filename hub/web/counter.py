@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -18,16 +17,18 @@ import segno
 from babel.dates import format_timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import utcnow
-from consent import Actor
 from consent.records import RequestView
 from hub import i18n
-from hub.api.consents import DocumentRef, check_documents, request_json
-from hub.api.issuance import issuance_service, signed_pdf
+from hub.actors import account_actor
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import StateDep
+from hub.consents import DocumentRef
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
+from hub.issuance.download import pdf_response
+from hub.schemas import LookupRequest
 from hub.state import HubState
 from hub.web import days, session
 from hub.web.pages import display_value
@@ -39,10 +40,6 @@ DOMAINS = ("counter",)
 MAX_DOCUMENTS = 20
 
 
-def _actor(official: AccountPrincipal) -> Actor:
-    return Actor(kind="official", id=official.account_id, org=official.org or "")
-
-
 def _waited(view: RequestView, now: datetime, lang: str) -> str:
     """How long the resident took (or has been taking) to decide, in the reader's words."""
     if view.created_at is None:
@@ -51,10 +48,10 @@ def _waited(view: RequestView, now: datetime, lang: str) -> str:
     return format_timedelta(max(end - view.created_at, timedelta(0)), threshold=2, locale=lang)
 
 
-async def _today(state: HubState, official_id: str, lang: str) -> list[dict[str, Any]]:
+async def _today(state: HubState, db: AsyncSession, official_id: str, lang: str) -> list[dict[str, Any]]:
     now = utcnow()
     today = now.astimezone(i18n.KST).date()
-    views = await state.broker.consent.requests_by(official_id, days.start_of(today))
+    views = await state.consent.requests_by(db, official_id, days.start_of(today))
     return [
         {
             "request_id": v.request_id,
@@ -69,7 +66,7 @@ async def _today(state: HubState, official_id: str, lang: str) -> list[dict[str,
 
 
 @router.get("/counter", response_class=HTMLResponse)
-async def counter_page(request: Request, state: StateDep) -> Response:
+async def counter_page(request: Request, state: StateDep, db: SessionDep) -> Response:
     official = session.official(request, state)
     if official is None:
         return session.login_redirect(request)
@@ -79,8 +76,8 @@ async def counter_page(request: Request, state: StateDep) -> Response:
         "counter.html",
         domains=DOMAINS,
         documents=sorted(state.catalog.values(), key=lambda spec: spec.titles[lang]),
-        bundles=sorted(state.broker.bundles.values(), key=lambda b: b.titles[lang]),
-        sessions=await _today(state, official.account_id, lang),
+        bundles=sorted(state.bundles.values(), key=lambda b: b.titles[lang]),
+        sessions=await _today(state, db, official.account_id, lang),
         csrf=session.csrf_token(state, request),
         account=official,
     )
@@ -90,6 +87,7 @@ async def counter_page(request: Request, state: StateDep) -> Response:
 async def open_counter_session(
     request: Request,
     state: StateDep,
+    db: SessionDep,
     csrf: Annotated[str, Form(max_length=100)],
     documents: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
     bundle: Annotated[str, Form(max_length=64)] = "",
@@ -103,7 +101,7 @@ async def open_counter_session(
     session.check_csrf(state, request, csrf)
     chosen = [DocumentRef(document_type=d.partition(":")[0], view=d.partition(":")[2]) for d in documents]
     if bundle:
-        spec = state.broker.bundles.get(bundle)
+        spec = state.bundles.get(bundle)
         if spec is None:
             raise Problem(404, "unknown-bundle", bundle=bundle)
         chosen += [DocumentRef(document_type=d.type, view=d.view) for d in spec.documents]
@@ -112,18 +110,8 @@ async def open_counter_session(
     if not unique or len(unique) > MAX_DOCUMENTS:
         strings = render_strings(request)
         return _page_message(request, strings["counter_title"], strings["choose_documents"], 422, official)
-    refs = check_documents(state, unique)
-    view, token = await state.broker.consent.create_request(
-        requester_kind="official",
-        requester_id=official.account_id,
-        recipient_org=official.org or "",
-        documents=refs,
-        purpose_code=purpose_code,
-        purpose_text=purpose_text or None,
-        mode="one_time",
-        consent_days=1,
-        max_uses=1,  # one_time: each named document once
-        single_use_link=True,
+    view, token = await state.consent.open_counter_session(
+        db, official, unique, purpose_code, purpose_text or None, request.state.request_id
     )
     issue_flag = "&issue=1" if issue else ""
     return RedirectResponse(f"/counter/sessions/{view.request_id}?t={token}{issue_flag}", status_code=303)
@@ -156,22 +144,28 @@ def _qr_data_uri(url: str) -> str:
 
 
 async def _release(
-    state: HubState, official: AccountPrincipal, view: RequestView, issue: bool, request_id: str, lang: str
+    state: HubState,
+    db: AsyncSession,
+    official: AccountPrincipal,
+    view: RequestView,
+    issue: bool,
+    request_id: str,
+    lang: str,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Each document of an approved session, looked up (or issued) once under the consent."""
-    actor = _actor(official)
+    actor = account_actor(official)
     results: list[dict[str, Any]] = []
     for ref in view.documents:
-        body = json.dumps({**ref, "purpose": view.purpose_code, "basis": {"consent_id": view.consent_id}})
+        wanted = LookupRequest.model_validate(
+            {**ref, "purpose": view.purpose_code, "basis": {"consent_id": view.consent_id}}
+        )
         spec = state.catalog[ref["document_type"]]
         issued = None
         try:
             if issue and spec.issuable:
-                issued, lookup = await issuance_service(state).issue_with_fields(
-                    actor, body.encode(), request_id
-                )
+                issued, lookup = await state.issuance.issue_with_fields(db, actor, wanted, request_id)
             else:
-                lookup = await state.broker.lookup(actor, body.encode(), request_id)
+                lookup = await state.broker.lookup(db, actor, wanted, request_id)
         except Problem as problem:
             if problem.slug == "consent-exhausted":
                 return results, True
@@ -198,12 +192,17 @@ async def _release(
 
 @router.get("/counter/sessions/{request_id}", response_class=HTMLResponse)
 async def counter_session(
-    request_id: str, request: Request, state: StateDep, t: str | None = None, issue: bool = False
+    request_id: str,
+    request: Request,
+    state: StateDep,
+    db: SessionDep,
+    t: str | None = None,
+    issue: bool = False,
 ) -> Response:
     official = session.official(request, state)
     if official is None:
         return session.login_redirect(request)
-    view = await state.broker.consent.get_request(request_id)
+    view = await state.consent.get_request(db, request_id)
     if view is None or view.requester_id != official.account_id:
         strings = render_strings(request)
         return _page_message(request, strings["counter_title"], strings["not_found"], 404, official)
@@ -212,8 +211,8 @@ async def counter_session(
     results: list[dict[str, Any]] = []
     used = False
     if view.status == "approved" and view.consent_id:
-        results, used = await _release(state, official, view, issue, request.state.request_id, lang)
-    body = request_json(view, state)
+        results, used = await _release(state, db, official, view, issue, request.state.request_id, lang)
+    body = state.consent.request_json(view)
     body["document_titles"] = [state.catalog[d["document_type"]].titles[lang] for d in view.documents]
     return render(
         request,
@@ -229,9 +228,9 @@ async def counter_session(
 
 
 @router.get("/counter/sessions/{request_id}/status")
-async def counter_status(request_id: str, request: Request, state: StateDep) -> JSONResponse:
+async def counter_status(request_id: str, request: Request, state: StateDep, db: SessionDep) -> JSONResponse:
     official = session.official(request, state)
-    view = await state.broker.consent.get_request(request_id)
+    view = await state.consent.get_request(db, request_id)
     if official is None or view is None or view.requester_id != official.account_id:
         return JSONResponse({"status": "unknown"}, status_code=404)
     return JSONResponse({"status": view.status}, headers={"Cache-Control": "no-store"})
@@ -243,4 +242,4 @@ async def counter_pdf(number: str, request: Request, state: StateDep) -> Respons
     official = session.official(request, state)
     if official is None:
         return session.login_redirect(request)
-    return await signed_pdf(state, _actor(official), number)
+    return await pdf_response(state.issuance, account_actor(official), number)

@@ -1,7 +1,7 @@
 """The pages of the consent flows: sign-in, the resident's decision (bank and counter), the counter session.
 
-They call the same services as the API (``hub.api.consents``), so a decision made on a phone is audited and
-receipted exactly like one made through the API.
+They call the same application service as the API (``state.consent``, ``hub.consents``) in the request's
+transaction, so a decision made on a phone is audited and receipted exactly like one made through the API.
 """
 
 from __future__ import annotations
@@ -13,16 +13,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from consent import Actor, ConsentError
-from hub.api.consents import (
-    consent_problem,
-    decide,
-    describe_document,
-    own_resident_number,
-    request_json,
-)
+from hub.actors import account_actor
 from hub.auth.accounts import authenticate_account
-from hub.deps import StateDep
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.web import session
 from hub.web.render import language, render
@@ -49,14 +42,14 @@ async def login_page(request: Request, next: str = "/") -> Response:
 async def login(
     request: Request,
     state: StateDep,
+    db: SessionDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=200)],
     csrf: Annotated[str, Form(max_length=100)],
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     session.check_login_csrf(request, csrf)
-    async with state.sessions() as db:
-        account = await authenticate_account(db, username, password)
+    account = await authenticate_account(db, username, password)
     if account is None:
         response = render(
             request,
@@ -124,39 +117,44 @@ def _rows(doc: dict[str, Any], values: dict[str, Any], lang: str) -> list[tuple[
 
 
 @router.get("/consent/{request_id}", response_class=HTMLResponse)
-async def consent_page(request_id: str, request: Request, state: StateDep, t: str | None = None) -> Response:
+async def consent_page(
+    request_id: str, request: Request, state: StateDep, db: SessionDep, t: str | None = None
+) -> Response:
     strings = STRINGS[language(request)]
     if t is not None:  # a counter QR link: single use, short-lived
         try:
-            await state.broker.consent.open_link(request_id, t)
-        except ConsentError:
+            await state.consent.open_link(db, request_id, t, request.state.request_id)
+        except Problem as problem:
+            if problem.status != 410:
+                raise
             return _message(request, strings["consent_title"], strings["link_expired"], status_code=410)
         return RedirectResponse(f"/consent/{request_id}", status_code=303)
     account = session.current(request, state)
     if account is None or account.role != "resident":
         return session.login_redirect(request)
-    view = await state.broker.consent.get_request(request_id)
+    view = await state.consent.get_request(db, request_id)
     if view is None:
         return _message(request, strings["consent_title"], strings["not_found"], 404, account=account)
     if view.subject_commitment not in (None, account.subject_commitment):
         return _message(request, strings["consent_title"], strings["not_for_you"], 403, account=account)
     if view.status != "pending":
         return _message(request, strings["consent_title"], strings["request_closed"], 409, account=account)
-    body = request_json(view, state)
-    subject = await own_resident_number(state, account)
-    actor = Actor(kind="resident", id=account.account_id, org="")
+    body = state.consent.request_json(view)
+    me = await state.consent.resident_self(db, account)
+    subject = state.sealer.open(me.resident_number_sealed)
+    actor = account_actor(account)
     lang = language(request)
     documents = []
     for ref in view.documents:
-        doc = describe_document(state, ref)
+        doc = state.consent.describe_document(ref)
         preview = await state.broker.preview(
-            actor, subject, ref["document_type"], ref["view"], request.state.request_id
+            db, actor, subject, ref["document_type"], ref["view"], request.state.request_id
         )
         documents.append({**doc, "rows": _rows(doc, preview.fields, lang)})
     body["documents"] = documents
     mandates = [
         m
-        for m in await state.broker.consent.list_mandates(account.account_id)
+        for m in await state.consent.mandates(db, account.account_id)
         if m["agent_account_id"] == account.account_id and m["state"] == "active"
     ]
     return render(
@@ -174,6 +172,7 @@ async def consent_decision(
     request_id: str,
     request: Request,
     state: StateDep,
+    db: SessionDep,
     decision: Annotated[str, Form(pattern="^(approve|deny)$")],
     csrf: Annotated[str, Form(max_length=100)],
     mandate_id: Annotated[str, Form(max_length=36)] = "",
@@ -184,14 +183,15 @@ async def consent_decision(
         return session.login_redirect(request)
     session.check_csrf(state, request, csrf)
     try:
-        outcome = await decide(state, request, account, request_id, decision == "approve", mandate_id or None)
+        outcome = await state.consent.decide(
+            db, account, request_id, decision == "approve", mandate_id or None, request.state.request_id
+        )
     except Problem as problem:
+        if problem.status >= 500:
+            raise  # nothing was decided: the caller gets the 503, not a friendly page claiming otherwise
         text = strings["request_closed"] if problem.status == 409 else strings["not_for_you"]
         return _message(request, strings["consent_title"], text, problem.status, account=account)
-    if outcome["redirect_to"]:
-        return RedirectResponse(outcome["redirect_to"], status_code=303)
+    if outcome.redirect_to:
+        return RedirectResponse(outcome.redirect_to, status_code=303)
     done = strings["approved"] if decision == "approve" else strings["denied_done"]
-    return _message(request, strings["decided"], done, account=account, receipt=outcome["receipt"])
-
-
-__all__ = ["consent_problem", "router", "static"]
+    return _message(request, strings["decided"], done, account=account, receipt=outcome.receipt)

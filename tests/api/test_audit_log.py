@@ -186,7 +186,7 @@ async def test_entries_with_a_future_visible_from_are_withheld(
         basis="statute:KR-RRA-29-2-1",
         visible_from=datetime.now(UTC) + timedelta(days=30),
     )
-    event_id = (await hub_state.broker.audit.append(covert)).event_id
+    event_id = (await hub_state.audit.append(covert)).event_id
     await hub_state.integrator.integrate_once()
     page = (
         await api.get(

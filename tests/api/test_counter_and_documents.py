@@ -97,9 +97,10 @@ async def test_a_counter_session_can_be_opened_for_a_life_event_bundle(browsers,
     await sign_in(desk, "official", "official-pw", "/counter")
     session_url = await _open_session(desk, bundle="moving_house")
     request_id = urlparse(session_url).path.rsplit("/", 1)[1]
-    view = await hub_state.broker.consent.get_request(request_id)
+    async with hub_state.sessions() as db:
+        view = await hub_state.consent.get_request(db, request_id)
     assert view is not None
-    bundle = hub_state.broker.bundles["moving_house"]
+    bundle = hub_state.bundles["moving_house"]
     assert {d["document_type"] for d in view.documents} == {d.type for d in bundle.documents}
     assert view.purpose_code == bundle.purpose_code
 

@@ -1,0 +1,157 @@
+"""All SQL on the consent tables. Every function runs in the caller's session and never commits.
+
+The conditional UPDATEs here are what make consent counting safe under concurrency: a use is counted only if
+the consent is still active and the named document still has a use left, decided by the database in the
+statement that takes the row lock, so a revoke and a use serialise on the consent row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consent.models import (
+    ConsentEventRow,
+    ConsentReceiptRow,
+    ConsentRequestRow,
+    ConsentRow,
+    ConsentUseRow,
+    MandateRow,
+)
+
+# Lifecycle events a resident's list shows; "used" rows are counted, not listed.
+_LISTED = ConsentEventRow.kind != "used"
+
+
+async def events(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentEventRow]]:
+    grouped: dict[str, list[ConsentEventRow]] = {}
+    wanted = list(ids)
+    if not wanted:
+        return grouped
+    rows = await session.execute(
+        select(ConsentEventRow)
+        .where(ConsentEventRow.consent_id.in_(wanted), _LISTED)
+        .order_by(ConsentEventRow.id)
+    )
+    for event in rows.scalars():
+        grouped.setdefault(event.consent_id, []).append(event)
+    return grouped
+
+
+async def consents(
+    session: AsyncSession, *, subject_commitment: str | None, recipient_id: str | None, limit: int = 500
+) -> Sequence[ConsentRow]:
+    query = select(ConsentRow).order_by(ConsentRow.created_at.desc())
+    if subject_commitment is not None:
+        query = query.where(ConsentRow.subject_commitment == subject_commitment)
+    if recipient_id is not None:
+        query = query.where(ConsentRow.recipient_id == recipient_id)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def requests_by(
+    session: AsyncSession, requester_id: str, since: datetime, limit: int
+) -> Sequence[ConsentRequestRow]:
+    rows = await session.execute(
+        select(ConsentRequestRow)
+        .where(
+            ConsentRequestRow.requester_id == requester_id,
+            ConsentRequestRow.created_at >= since.astimezone(UTC),  # stored in UTC
+        )
+        .order_by(ConsentRequestRow.created_at.desc())
+        .limit(limit)
+    )
+    return rows.scalars().all()
+
+
+async def consume_link(session: AsyncSession, request_id: str, digest: str, now: datetime) -> bool:
+    result = await session.execute(
+        update(ConsentRequestRow)
+        .where(
+            ConsentRequestRow.request_id == request_id,
+            ConsentRequestRow.open_token_hash == digest,
+            ConsentRequestRow.status == "pending",
+            ConsentRequestRow.expires_at > now,
+        )
+        .values(open_token_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def count_use(
+    session: AsyncSession, consent_id: str, document_type: str, view: str, now: datetime
+) -> str | None:
+    """One use of one document, or the reason there is none. On a refusal the caller rolls back.
+
+    The consent row is updated first (its lock orders this use against a concurrent pause or revoke, and
+    the WHERE re-checks status and validity after any wait), then the document's own counter.
+    """
+    counted = await session.execute(
+        update(ConsentRow)
+        .where(
+            ConsentRow.consent_id == consent_id,
+            ConsentRow.status == "active",
+            ConsentRow.starts_at <= now,
+            ConsentRow.expires_at > now,
+        )
+        .values(uses=ConsentRow.uses + 1, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if counted.rowcount != 1:  # type: ignore[attr-defined]
+        status = (
+            await session.execute(select(ConsentRow.status).where(ConsentRow.consent_id == consent_id))
+        ).scalar_one_or_none()
+        return f"consent_{status}" if status in ("paused", "revoked") else "consent_expired"
+    limit = select(ConsentRow.max_uses).where(ConsentRow.consent_id == consent_id).scalar_subquery()
+    per_document = await session.execute(
+        update(ConsentUseRow)
+        .where(
+            ConsentUseRow.consent_id == consent_id,
+            ConsentUseRow.document_type == document_type,
+            ConsentUseRow.view == view,
+            ConsentUseRow.uses < limit,
+        )
+        .values(uses=ConsentUseRow.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if per_document.rowcount != 1:  # type: ignore[attr-defined]
+        return "consent_exhausted"
+    return None
+
+
+async def receipts(session: AsyncSession, consent_id: str) -> Sequence[ConsentReceiptRow]:
+    rows = await session.execute(
+        select(ConsentReceiptRow)
+        .where(ConsentReceiptRow.consent_id == consent_id)
+        .order_by(ConsentReceiptRow.created_at)
+    )
+    return rows.scalars().all()
+
+
+async def receipts_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentReceiptRow]]:
+    """Receipts of many consents in one query (a resident's consent list)."""
+    grouped: dict[str, list[ConsentReceiptRow]] = {}
+    wanted = list(ids)
+    if not wanted:
+        return grouped
+    rows = await session.execute(
+        select(ConsentReceiptRow)
+        .where(ConsentReceiptRow.consent_id.in_(wanted))
+        .order_by(ConsentReceiptRow.created_at)
+    )
+    for row in rows.scalars():
+        grouped.setdefault(row.consent_id, []).append(row)
+    return grouped
+
+
+async def mandates_of(session: AsyncSession, account_id: str) -> Sequence[MandateRow]:
+    rows = await session.execute(
+        select(MandateRow)
+        .where((MandateRow.principal_account_id == account_id) | (MandateRow.agent_account_id == account_id))
+        .order_by(MandateRow.created_at.desc())
+    )
+    return rows.scalars().all()
