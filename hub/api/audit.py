@@ -15,15 +15,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 
-from audit import AuditUnavailable, anomalies
-from audit.export import ExportFilter, export_event
-from audit.history import HistoryFilter
+from audit import anomalies
+from audit.export import Exporter
+from audit.filters import EventFilter
 from audit.service import BadRange
+from hub.audit_export import signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import AuditorDep, ResidentDep, StateDep, current_account
+from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account
 from hub.errors import Problem
-from hub.signing import MANIFEST_TYP, jws_signer
-from hub.state import HubState
 
 router = APIRouter(tags=["audit"])
 
@@ -85,26 +84,6 @@ async def leaf(leaf_index: int, request: Request, state: StateDep) -> Response:
     return Response(found.leaf_bytes, media_type="application/json")
 
 
-def _export_filter(
-    since: datetime | None,
-    until: datetime | None,
-    org: str | None,
-    document_type: str | None,
-    kind: str | None,
-) -> ExportFilter:
-    return ExportFilter(since=since, until=until, org=org, document_type=document_type, kind=kind)
-
-
-async def _pinned_size(state: HubState, tree_size: int | None) -> int:
-    latest = await state.audit_reader.latest_checkpoint()
-    if latest is None:
-        raise Problem(503, "no-checkpoint", headers={"Retry-After": "1"})
-    size = latest.tree_size if tree_size is None else tree_size
-    if not 0 <= size <= latest.tree_size:
-        raise Problem(400, "bad-range", constraint=f"0 <= tree_size <= {latest.tree_size}")
-    return size
-
-
 def _as_utc(moment: datetime | None) -> datetime | None:
     """Query times are UTC: a time without an offset is read as UTC, one with an offset is converted."""
     if moment is None or moment.tzinfo is None:
@@ -126,6 +105,7 @@ async def export_events(
     auditor: AuditorDep,
     request: Request,
     state: StateDep,
+    session: SessionDep,
     fmt: ExportFormat = "jsonl",
     since: Since = None,
     until: Until = None,
@@ -136,27 +116,13 @@ async def export_events(
 ) -> StreamingResponse:
     """Stream the integrated events matching the filter, pinned to a tree size (default: latest checkpoint).
 
-    The export is itself audited before the first byte is sent. Fetch ``/v1/audit/export/manifest`` with the
-    same parameters (and the ``X-Gongyu-Tree-Size`` this response names) for the signed manifest.
+    The export is itself audited, in this request's transaction, before the first byte is sent. Fetch
+    ``/v1/audit/export/manifest`` with the same parameters (and the ``X-Gongyu-Tree-Size`` this response
+    names) for the signed manifest.
     """
-    size = await _pinned_size(state, tree_size)
-    filters = _export_filter(since, until, org, document_type, kind)
-    try:
-        await state.broker.audit.append(
-            export_event(filters, fmt, size, auditor.account_id, auditor.org, request.state.request_id)
-        )
-    except AuditUnavailable:
-        raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
-    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
-    return StreamingResponse(
-        state.audit_reader.export_stream(filters, size, fmt),
-        media_type=media,
-        headers={
-            "X-Gongyu-Tree-Size": str(size),
-            "Content-Disposition": f'attachment; filename="gongyu-audit-{size}.{fmt}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    filters = EventFilter(since=since, until=until, org=org, document_type=document_type, kind=kind)
+    exporter = Exporter(auditor.account_id, auditor.org, request.state.request_id)
+    return await stream_export(state, session, filters, fmt, tree_size, exporter)
 
 
 @router.get("/v1/audit/export/manifest")
@@ -172,12 +138,8 @@ async def export_manifest(
     tree_size: int | None = None,
 ) -> dict[str, Any]:
     """The export's manifest (filter, rows, body SHA-256, tree size and root) and the hub's JWS over it."""
-    size = await _pinned_size(state, tree_size)
-    manifest = await state.audit_reader.export_manifest(
-        _export_filter(since, until, org, document_type, kind), size, fmt
-    )
-    signature = jws_signer(state.keys.token_key, MANIFEST_TYP)(manifest.canonical())
-    return {"manifest": asdict(manifest), "jws": signature}
+    filters = EventFilter(since=since, until=until, org=org, document_type=document_type, kind=kind)
+    return await signed_manifest(state, filters, fmt, tree_size)
 
 
 @router.get("/v1/audit/anomaly-rules")
@@ -232,7 +194,7 @@ async def my_access_log(
 ) -> dict[str, Any]:
     """Every access to the signed-in resident's records, newest first, each with its inclusion proof."""
     assert resident.subject_commitment is not None
-    filters = HistoryFilter(since=since, until=until, document_type=document_type, org=org, outcome=outcome)
+    filters = EventFilter(since=since, until=until, document_type=document_type, org=org, outcome=outcome)
     try:
         page = await state.audit_reader.history(
             resident.subject_commitment, datetime.now(UTC), filters, cursor, limit

@@ -1,9 +1,11 @@
 """The auditor console: log status, the events with filters and paging, exports, anomalies.
 
 Pages for signed-in accounts with the role ``auditor`` (cookie session). They read the log through the audit
-package's public interface (``state.audit_reader``, ``audit.anomalies``) and export through the very functions
-the API serves (``hub.api.audit.export_events`` / ``export_manifest``), so an export made here is pinned,
-audited and signed exactly like one made with a bearer token.
+package's public interface (``state.audit_reader``, ``audit.anomalies``) and export through the same export
+service the API uses (``hub.audit_export``, over ``audit.export.ExportService``), so an export made here is
+pinned, audited in the request's transaction and signed exactly like one made with a bearer token. The
+console's own part is reading its form (Korean calendar days, the kinds and outcomes it offers) into the one
+``audit.filters.EventFilter``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from audit import anomalies
-from audit.export import Format
+from audit.export import Exporter, Format
 from audit.filters import EventFilter
 from hub import i18n
-from hub.api import audit as audit_api
+from hub.audit_export import signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import StateDep
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.state import HubState
 from hub.web import days, session
@@ -154,24 +156,15 @@ class Filters:
         }
         return {k: v for k, v in kept.items() if v}
 
-    def export_args(self) -> dict[str, Any]:
-        """The filters as the export API functions take them (the export page and its manifest share them)."""
-        return {
-            "since": self.since,
-            "until": self.until,
-            "org": self.org or None,
-            "document_type": self.document_type or None,
-            "kind": self.kind or None,
-        }
-
-    def events(self) -> EventFilter:
+    def events(self, *, exported: bool = False) -> EventFilter:
+        """The filter the audit package reads with; an export has no outcome filter (as ``query`` says)."""
         return EventFilter(
             since=self.since,
             until=self.until,
             org=self.org or None,
             document_type=self.document_type or None,
             kind=self.kind or None,
-            outcome=self.outcome or None,
+            outcome=None if exported else self.outcome or None,
         )
 
 
@@ -326,6 +319,7 @@ async def export_body(
     fmt: Literal["csv", "jsonl"],
     request: Request,
     state: StateDep,
+    session: SessionDep,
     since: Since = "",
     until: Until = "",
     org: Text = "",
@@ -333,20 +327,14 @@ async def export_body(
     kind: Kind = "",
     tree_size: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    """The export's body, through the API's own function: audited before the first byte, pinned, streamed."""
+    """The export's body, through the one export service: audited before the first byte, pinned, streamed."""
     account = _auditor(request, state)
     if isinstance(account, Response):
         return account
     filters = _filters(state, since, until, org, document_type, kind)
+    exporter = Exporter(account.account_id, account.org, request.state.request_id)
     try:
-        return await audit_api.export_events(
-            auditor=account,
-            request=request,
-            state=state,
-            fmt=fmt,
-            tree_size=tree_size,
-            **filters.export_args(),
-        )
+        return await stream_export(state, session, filters.events(exported=True), fmt, tree_size, exporter)
     except Problem as problem:
         return _problem_page(request, problem, account)
 
@@ -369,13 +357,7 @@ async def export_manifest_file(
         return account
     filters = _filters(state, since, until, org, document_type, kind)
     try:
-        signed = await audit_api.export_manifest(
-            auditor=account,
-            state=state,
-            fmt=fmt,
-            tree_size=tree_size,
-            **filters.export_args(),
-        )
+        signed = await signed_manifest(state, filters.events(exported=True), fmt, tree_size)
     except Problem as problem:
         return _problem_page(request, problem, account)
     size = signed["manifest"]["tree_size"]
