@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth.accounts import authenticate_account
 from hub.auth.clients import authenticate_client
-from hub.deps import StateDep
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.schemas import TokenResponse
 
@@ -42,12 +42,13 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
     response_model=TokenResponse,
     responses={401: {"description": "client authentication failed"}, 400: {"description": "bad grant"}},
 )
-async def issue_token(request: Request, state: StateDep, grant_type: str = Form(...)) -> JSONResponse:
+async def issue_token(
+    request: Request, state: StateDep, db: SessionDep, grant_type: str = Form(...)
+) -> JSONResponse:
     client_id, secret = _basic_credentials(request)
     if grant_type != "client_credentials":
         raise Problem(400, "unsupported-grant-type", extra={"error": "unsupported_grant_type"})
-    async with state.sessions() as session:
-        client = await authenticate_client(session, client_id, secret)
+    client = await authenticate_client(db, client_id, secret)
     if client is None:
         raise Problem(401, "invalid-client", headers=_BASIC_CHALLENGE, extra={"error": "invalid_client"})
     token = state.tokens.issue(client.client_id, client.kind, client.org, list(client.statutes))
@@ -62,10 +63,9 @@ class LoginRequest(BaseModel):
 
 
 @router.post("/login", responses={401: {"description": "unknown user or wrong password"}})
-async def login(body: LoginRequest, state: StateDep) -> JSONResponse:
+async def login(body: LoginRequest, state: StateDep, db: SessionDep) -> JSONResponse:
     """Sign a local account in (embedded default) and return a short-lived bearer token for the API."""
-    async with state.sessions() as session:
-        account = await authenticate_account(session, body.username, body.password)
+    account = await authenticate_account(db, body.username, body.password)
     if account is None:
         raise Problem(401, "invalid-credentials")
     token = state.tokens.issue_account(

@@ -175,7 +175,7 @@ async def test_entries_with_a_future_visible_from_are_withheld(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     # A covert statutory lookup: in the log from the start, disclosed to the resident only later.
-    commitment = hub_state.broker.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
+    commitment = hub_state.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
     covert = AuditEvent(
         kind="lookup",
         actor_kind="client",

@@ -53,7 +53,7 @@ async def test_bank_flow_request_preview_approve_redirect_lookup(
     assert lookup.json()["fields"]["name"] == backend.residents[0]["name_ko"]
     event = next(r for r in audit_rows(backend) if r["event_id"] == lookup.json()["audit"]["event_id"])
     assert event["basis"] == f"consent:{consent_id}"
-    assert event["subject_commitment"] == hub_state.broker.committer.commit(
+    assert event["subject_commitment"] == hub_state.committer.commit(
         backend.residents[0]["resident_number"].replace("-", "")
     )
 
@@ -237,7 +237,7 @@ async def test_an_agent_approves_under_a_mandate_until_it_is_revoked(
     agent_id = decisions[-1]["actor_id"]
     assert (
         decisions[-1]["subject_commitment"]
-        == hub_state.broker.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
+        == hub_state.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
         and agent_id != ""
     )
 

@@ -30,7 +30,7 @@ async def test_a_bank_issues_under_a_consent_once_and_the_document_names_the_con
 
     verified = await api.post("/v1/verify", json={"issuance_number": number})
     assert verified.json()["status"] == "valid"
-    commitment = hub_state.broker.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
+    commitment = hub_state.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
     issuance = next(
         r for r in audit_rows(backend) if r["kind"] == "issuance" and r["outcome"] == "ok"
     )
@@ -137,7 +137,7 @@ async def test_a_resident_issues_and_downloads_their_own_e_document(
     await sign_in(other, "resident1", "resident1-pw", "/me/documents")
     assert (await other.get(f"/me/documents/{number}/pdf")).status_code == 404, "someone else's document"
 
-    commitment = hub_state.broker.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
+    commitment = hub_state.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
     mine = [r for r in audit_rows(backend) if r["subject_commitment"] == commitment]
     assert any(r["kind"] == "issuance" and r["outcome"] == "ok" for r in mine)
     own = [r for r in mine if r["kind"] == "lookup" and r["basis"] == "self"]

@@ -72,7 +72,7 @@ async def test_issue_audits_lookup_and_issuance_and_only_the_requester_gets_the_
     issuance = next(r for r in rows if r["event_id"] == issued["audit"]["event_id"])  # type: ignore[index]
     assert issuance["kind"] == "issuance" and issuance["outcome"] == "ok"
     assert str(issuance["basis"]).startswith("issuance:")
-    assert issuance["subject_commitment"] == hub_state.broker.committer.commit(
+    assert issuance["subject_commitment"] == hub_state.committer.commit(
         backend.residents[0]["resident_number"].replace("-", "")
     )
     assert "name" in issuance["fields"]  # type: ignore[operator]

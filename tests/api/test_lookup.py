@@ -39,7 +39,7 @@ async def test_abstract_basic_returns_exactly_the_view_fields(
     assert event["basis"] == "statute:KR-FTRA-5-2"
     assert event["actor_id"] == "test-bank"
     assert event["purpose_code"] == "loan-screening"
-    assert event["subject_commitment"] == hub_state.broker.committer.commit(
+    assert event["subject_commitment"] == hub_state.committer.commit(
         resident["resident_number"].replace("-", "")
     )
 

@@ -26,8 +26,9 @@ def bank(*statutes: str) -> Actor:
     ],
 )
 async def test_statutory_decisions(actor: Actor, view: str, statute: str, allowed: bool, reason: str) -> None:
+    # A statute is decided from the token and the spec alone: no database session is needed.
     decision = await ConsentService().authorize(
-        actor, "c" * 64, ABSTRACT, view, "kyc", Basis(statute=statute)
+        None, actor, "c" * 64, ABSTRACT, view, "kyc", Basis(statute=statute)
     )
     assert (decision.allowed, decision.reason, decision.basis) == (allowed, reason, f"statute:{statute}")
 
