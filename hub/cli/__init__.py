@@ -1,0 +1,34 @@
+"""``gongyu``: run, migrate, seed and administer the hub from a terminal.
+
+One module per domain (``accounts``: clients and accounts; ``audit``; ``consent``; ``sandbox``; ``serve``:
+serve, demo, migrate, catalog; the e-document and key commands stay in ``hub.issuance.cli``), assembled here
+into the one ``app`` the ``gongyu`` entry point runs. The commands call the services the hub itself uses
+rather than re-implementing their flows.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hub.cli import serve as _serve
+from hub.cli.accounts import accounts_app, clients_app
+from hub.cli.audit import audit_app
+from hub.cli.consent import consent_app
+from hub.cli.sandbox import sandbox_app
+from hub.issuance.cli import doc_app, keys_app
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Gongyu (공유): consent-gated document hub.", no_args_is_help=True)
+# Registration order is the order ``gongyu --help`` lists them in.
+app.command()(_serve.catalog)
+app.command()(_serve.migrate)
+app.command()(_serve.demo)
+app.command()(_serve.serve)
+app.add_typer(clients_app, name="clients")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(consent_app, name="consent")
+app.add_typer(doc_app, name="doc")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")

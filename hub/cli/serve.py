@@ -1,0 +1,100 @@
+"""``gongyu serve``, ``demo``, ``migrate`` and ``catalog``: set the hub up and run it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from sqlalchemy import create_engine
+
+from hub.cli.accounts import DEMO_ACCOUNTS, DEMO_CLIENTS, seed_demo_principals
+from hub.cli.common import console
+from hub.cli.sandbox import seed_sandbox
+from hub.settings import Settings, sync_url
+
+
+def catalog() -> None:
+    """Print the document catalog and bundles as Markdown (the README's table is this output)."""
+    from document_specs.loader import load_bundles, load_catalog
+    from document_specs.markdown import catalog_markdown
+
+    specs = load_catalog()
+    typer.echo(catalog_markdown(specs, load_bundles(specs)), nl=False)
+
+
+def migrate() -> None:
+    """Create or upgrade the hub's database schema (Alembic, to the latest revision)."""
+    from hub.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings)
+    console.print(
+        f"[green]database is at the latest schema[/] ({settings.effective_database_url.split('@')[-1]})"
+    )
+
+
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="start the server when ready")
+    ] = True,
+) -> None:
+    """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve."""
+    from adapters.sandbox import mois
+    from hub.keys import load_keyring
+    from hub.migrate import upgrade
+
+    settings = Settings()
+    load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    console.print(f"keys in {settings.effective_key_dir}")
+    upgrade(settings)
+    seed_sandbox(settings)
+    engine = create_engine(sync_url(settings.agency_database_url("mois")))
+    try:
+        residents = mois.demo_residents(engine, 3)
+    finally:
+        engine.dispose()
+    asyncio.run(seed_demo_principals(settings, residents))
+    from hub.issuance import fonts
+
+    fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
+    base = f"http://{host}:{port}"
+    console.rule("[bold]Gongyu demo")
+    console.print(
+        f"API docs:   {base}/docs\nReadiness:  {base}/readyz\nKeys:       {base}/.well-known/gongyu/keys"
+    )
+    for client in DEMO_CLIENTS:
+        console.print(
+            f"client {client['client_id']} / {client['client_secret']}  (statutes: "
+            f"{', '.join(client['statutes'])})"
+        )
+    for account in DEMO_ACCOUNTS:
+        console.print(f"account {account['username']} / {account['password']}  ({account['role']})")
+    for i, resident in enumerate(residents, start=1):
+        console.print(
+            f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
+            "(synthetic)"
+        )
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+) -> None:
+    """Run the HTTP server (uvicorn); the schema must be migrated first."""
+    import uvicorn
+
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
