@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from audit import repository
 from audit.events import iso
-from audit.models import AuditEventRow
+from audit.filters import EventFilter
 
 KST = timezone(timedelta(hours=9), "KST")
 MAX_ROWS = 200_000
@@ -213,18 +213,9 @@ async def find(
 ) -> AnomalyReport:
     overrides = overrides or {}
     params = {name: {**rule.params, **overrides.get(name, {})} for name, rule in RULES.items()}
-    query = (
-        select(AuditEventRow.__table__)
-        .where(
-            AuditEventRow.kind == "lookup",
-            AuditEventRow.occurred_at >= since,
-            AuditEventRow.occurred_at < until,
-        )
-        .order_by(AuditEventRow.seq)
-        .limit(MAX_ROWS + 1)
-    )
+    lookups = EventFilter(kind="lookup", since=since, until=until)
     async with sessions() as session:
-        rows: Sequence[Any] = (await session.execute(query)).all()
+        rows: Sequence[Any] = await repository.events_in_order(session, lookups, MAX_ROWS + 1)
     events = [
         Event(r.seq, _utc(r.occurred_at), r.actor_id, r.actor_org, r.subject_commitment, r.outcome, r.basis)
         for r in rows[:MAX_ROWS]

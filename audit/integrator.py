@@ -13,7 +13,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import repository, tree
@@ -33,18 +32,6 @@ class RoundResult:
     checkpoint_published: bool
 
 
-async def _take_writer_lock(session: AsyncSession) -> bool:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        got = (
-            await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-        ).scalar()
-        return bool(got)
-    # SQLite: a (no-op) write first takes the RESERVED lock before any read snapshot exists.
-    await session.execute(text("UPDATE audit_checkpoints SET tree_size = tree_size WHERE tree_size < 0"))
-    return True
-
-
 class Integrator:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], signer: LogSigner, batch_size: int = 2000):
         self._sessions = sessions
@@ -53,7 +40,7 @@ class Integrator:
 
     async def integrate_once(self) -> RoundResult:
         async with self._sessions() as session, session.begin():
-            if not await _take_writer_lock(session):
+            if not await repository.take_writer_lock(session, ADVISORY_LOCK_KEY):
                 return RoundResult(0, -1, False)
             size = await repository.tree_size(session)
             pending = await repository.pending_events(session, self._batch_size)

@@ -4,6 +4,9 @@ Reads of events are described by one ``audit.filters.EventFilter``; :func:`condi
 filter becomes predicates, rendered either as SQLAlchemy clauses (:func:`event_page`, the SQLite path of
 :func:`leaf_records`) or as asyncpg parameters (the PostgreSQL bulk path), so history, the auditor's list,
 the export and the console cannot drift apart again.
+
+The one exception is ``audit.synthetic``, the benchmark seeder: it bulk-loads on synchronous connections of
+its own, outside any request, and is not a reader or writer of the running log.
 """
 
 from __future__ import annotations
@@ -19,12 +22,39 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, text, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, canonical_json, iso
 from audit.filters import EventFilter
 from audit.models import AuditCheckpointRow, AuditEventRow, AuditNodeRow
 from audit.tree import NodeId
+
+# One statement object for every append: SQLAlchemy caches its compiled form.
+_INSERT_EVENT = insert(AuditEventRow).returning(AuditEventRow.seq)
+
+
+async def insert_event(executor: AsyncSession | AsyncConnection, event: AuditEvent) -> int:
+    """Insert one event on a session (the caller's transaction) or a connection (autocommit); its ``seq``."""
+    values = {
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at,
+        "kind": event.kind,
+        "actor_kind": event.actor_kind,
+        "actor_id": event.actor_id,
+        "actor_org": event.actor_org,
+        "subject_commitment": event.subject_commitment,
+        "document_type": event.document_type,
+        "view": event.view,
+        "fields": list(event.fields),
+        "purpose_code": event.purpose_code,
+        "purpose_text": event.purpose_text,
+        "basis": event.basis,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "visible_from": event.visible_from,
+    }
+    return int((await executor.execute(_INSERT_EVENT, values)).scalar_one())
 
 
 async def tree_size(session: AsyncSession) -> int:
@@ -163,6 +193,34 @@ async def events_by_leaves(session: AsyncSession, leaf_indices: Iterable[int]) -
     return found
 
 
+async def all_checkpoints(session: AsyncSession) -> Sequence[AuditCheckpointRow]:
+    """Every published checkpoint, smallest tree first (the verifier checks each)."""
+    result = await session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size))
+    return result.scalars().all()
+
+
+async def unintegrated_before(session: AsyncSession, cutoff: datetime) -> list[tuple[int, datetime]]:
+    """``(seq, occurred_at)`` of events still without a leaf that are dated before ``cutoff``."""
+    result = await session.execute(
+        select(AuditEventRow.seq, AuditEventRow.occurred_at).where(
+            AuditEventRow.leaf_index.is_(None), AuditEventRow.occurred_at < cutoff
+        )
+    )
+    return [(int(seq), occurred) for seq, occurred in result]
+
+
+async def take_writer_lock(session: AsyncSession, advisory_key: int) -> bool:
+    """Make this transaction the only integrator: False if another holds the PostgreSQL advisory lock.
+
+    On SQLite a (no-op) write first takes the RESERVED lock before any read snapshot exists.
+    """
+    if _is_postgres(session):
+        lock = text("SELECT pg_try_advisory_xact_lock(:k)")
+        return bool((await session.execute(lock, {"k": advisory_key})).scalar())
+    await session.execute(text("UPDATE audit_checkpoints SET tree_size = tree_size WHERE tree_size < 0"))
+    return True
+
+
 async def recent_events(session: AsyncSession, limit: int) -> Sequence[AuditEventRow]:
     """The newest appended events, newest first (integrated or not)."""
     result = await session.execute(select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit))
@@ -234,6 +292,13 @@ async def event_page(
         query = query.where(AuditEventRow.seq < before_seq)
     result = await session.execute(query.order_by(AuditEventRow.seq.desc()).limit(limit))
     return result.scalars().all()
+
+
+async def events_in_order(session: AsyncSession, filters: EventFilter, limit: int) -> Sequence[Any]:
+    """Up to ``limit`` events matching ``filters`` in append order, as Core rows (no ORM identity map)."""
+    table = _events_table()
+    query = select(table).where(*_clauses(table, conditions(filters))).order_by(table.c.seq).limit(limit)
+    return (await session.execute(query)).all()
 
 
 def row_dict(row: AuditEventRow) -> dict[str, Any]:

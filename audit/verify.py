@@ -15,13 +15,12 @@ from datetime import timedelta
 from hashlib import sha256
 
 import orjson
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import repository
 from audit.checkpoint import CheckpointError, verify_checkpoint
 from audit.events import canonical_json
-from audit.models import AuditCheckpointRow, AuditEventRow
+from audit.models import AuditCheckpointRow
 from audit.tree import fold, range_nodes
 
 Progress = Callable[[int, int], None]
@@ -70,13 +69,8 @@ async def verify_log(
 ) -> Report:
     report = Report()
     async with sessions() as session:
-        checkpoints = (
-            (await session.execute(select(AuditCheckpointRow).order_by(AuditCheckpointRow.tree_size)))
-            .scalars()
-            .all()
-        )
-        highest = (await session.execute(select(func.max(AuditEventRow.leaf_index)))).scalar_one_or_none()
-        expected = 0 if highest is None else int(highest) + 1
+        checkpoints = await repository.all_checkpoints(session)
+        expected = await repository.tree_size(session)
         published = checkpoints[-1].tree_size if checkpoints else 0
         report.tree_size = published
 
@@ -232,14 +226,7 @@ async def _check_pending(
     if not checkpoints:
         return
     cutoff = checkpoints[-1].created_at - timedelta(seconds=60)
-    rows = (
-        await session.execute(
-            select(AuditEventRow.seq, AuditEventRow.occurred_at).where(
-                AuditEventRow.leaf_index.is_(None), AuditEventRow.occurred_at < cutoff
-            )
-        )
-    ).all()
-    for seq, occurred in rows:
+    for seq, occurred in await repository.unintegrated_before(session, cutoff):
         report.findings.append(
             Finding(
                 "inserted",
