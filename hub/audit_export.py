@@ -15,17 +15,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditUnavailable
-from audit.export import Exporter, ExportService, Format, NoCheckpoint
+from audit.export import Exporter, Format, NoCheckpoint
 from audit.filters import EventFilter
 from audit.proofs import BadRange
 from hub.errors import Problem
-from hub.signing import MANIFEST_TYP, jws_signer
 from hub.state import HubState
-
-
-def export_service(state: HubState) -> ExportService:
-    """The export service over the hub's log, signing manifests with the hub's token key."""
-    return ExportService(state.audit_reader, state.audit, jws_signer(state.keys.token_key, MANIFEST_TYP))
 
 
 def _problem(error: NoCheckpoint | BadRange) -> Problem:
@@ -50,7 +44,7 @@ async def stream_export(
     commit anything half-done.
     """
     try:
-        body = await export_service(state).open(session, filters, fmt, tree_size, exporter)
+        body = await state.exports.open(session, filters, fmt, tree_size, exporter)
     except (NoCheckpoint, BadRange) as error:
         raise _problem(error) from None
     except AuditUnavailable:
@@ -73,7 +67,7 @@ async def signed_manifest(
 ) -> dict[str, Any]:
     """``{"manifest": …, "jws": …}`` of the export with these parameters (not an access: nothing logged)."""
     try:
-        signed = await export_service(state).signed_manifest(filters, fmt, tree_size)
+        signed = await state.exports.signed_manifest(filters, fmt, tree_size)
     except (NoCheckpoint, BadRange) as error:
         raise _problem(error) from None
     return signed.as_dict()

@@ -16,6 +16,7 @@ from adapters.sandbox import apps as sandbox_apps
 from adapters.soap import SoapAdapter
 from adapters.sql import SqlAdapter
 from audit import AuditLog, SubjectCommitter
+from audit.export import ExportService
 from audit.integrator import Integrator
 from audit.service import AuditReader
 from audit.signer import LogSigner
@@ -31,7 +32,7 @@ from hub.issuance.service import IssuanceService, build_issuance
 from hub.keys import KeyRing, load_keyring
 from hub.settings import SANDBOX_XSD_DIR as SANDBOX_XSD_DIR  # re-exported: tests validate against court.xsd
 from hub.settings import Settings
-from hub.signing import jws_signer
+from hub.signing import MANIFEST_TYP, jws_signer
 from hub.uow import Trail
 
 
@@ -55,6 +56,7 @@ class HubState:
     committer: SubjectCommitter
     trail: Trail
     consent: ConsentApp
+    exports: ExportService
     bundles: dict[str, BundleSpec]
 
     async def close(self) -> None:
@@ -141,6 +143,7 @@ def build_state(
     committer = SubjectCommitter(keys.pepper)
     broker = Broker(catalog, adapters, rules, trail, committer, sessions, bundles)
     signer = LogSigner(settings.origin, keys.log_key.private_key)
+    audit_reader = AuditReader(sessions, signer)
     return HubState(
         settings,
         engine,
@@ -150,7 +153,7 @@ def build_state(
         adapters,
         tokens,
         broker,
-        audit_reader=AuditReader(sessions, signer),
+        audit_reader=audit_reader,
         integrator=Integrator(sessions, signer),
         issuance=build_issuance(
             issuer=settings.public_url,
@@ -168,5 +171,6 @@ def build_state(
         committer=committer,
         trail=trail,
         consent=ConsentApp(rules, trail, catalog, bundles, settings.public_url),
+        exports=ExportService(audit_reader, audit_log, jws_signer(keys.token_key, MANIFEST_TYP)),
         bundles=dict(bundles),
     )
