@@ -1,6 +1,6 @@
 """The hub's side of an audit export, shared by the API (``/v1/audit/export``) and the auditor console.
 
-The orchestration itself is ``audit.export.ExportService``; this module only wires it to the hub (the
+The orchestration itself is ``audit.exports.ExportService``; this module only wires it to the hub (the
 manifest is signed with the hub's token key, the event goes into the request's unit of work) and gives its
 errors the hub's problem slugs. It sits beside ``hub/api`` and ``hub/web`` rather than in either, so the two
 faces share it without importing each other: an export asked for with a bearer token and one asked for

@@ -16,7 +16,7 @@ from adapters.sandbox import apps as sandbox_apps
 from adapters.soap import SoapAdapter
 from adapters.sql import SqlAdapter
 from audit import AuditLog, SubjectCommitter
-from audit.export import ExportService
+from audit.exports import ExportService
 from audit.integrator import Integrator
 from audit.service import AuditReader
 from audit.signer import LogSigner

@@ -1,6 +1,6 @@
 """``gongyu audit``: read, verify, export and prove the audit log from a terminal.
 
-The export goes through ``audit.export.ExportService``, the same orchestration the API and the auditor
+The export goes through ``audit.exports.ExportService``, the same orchestration the API and the auditor
 console use: pinned to the latest checkpoint, recorded as an access (committed before the first byte is
 written) and delivered with the same signed manifest.
 """
@@ -140,7 +140,8 @@ def audit_export(
     import hashlib
 
     from audit import AuditLog, AuditUnavailable
-    from audit.export import Exporter, ExportService, Format, NoCheckpoint
+    from audit.export import Exporter, Format, NoCheckpoint
+    from audit.exports import ExportService
     from audit.filters import EventFilter
     from audit.service import AuditReader
     from audit.signer import LogSigner

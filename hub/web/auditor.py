@@ -2,7 +2,7 @@
 
 Pages for signed-in accounts with the role ``auditor`` (cookie session). They read the log through the audit
 package's public interface (``state.audit_reader``, ``audit.anomalies``) and export through the same export
-service the API uses (``hub.audit_export``, over ``audit.export.ExportService``), so an export made here is
+service the API uses (``hub.audit_export``, over ``audit.exports.ExportService``), so an export made here is
 pinned, audited in the request's transaction and signed exactly like one made with a bearer token. The
 console's own part is reading its form (Korean calendar days, the kinds and outcomes it offers) into the one
 ``audit.filters.EventFilter``.
