@@ -16,7 +16,7 @@ from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
-from hub.web import auditor, counter, pages, portal
+from hub.web import auditor, counter, pages, portal, verify_page
 from hub.web import documents as my_documents
 
 
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(my_documents.router)
     app.include_router(counter.router)
     app.include_router(auditor.router)
+    app.include_router(verify_page.router)
     app.mount("/static", pages.static, name="static")
     app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
 

@@ -1,17 +1,22 @@
-"""Stamped e-documents: issue, fetch the PDF, verify (API and public page), revoke, and the built-in TSA."""
+"""Stamped e-documents for API clients: issue, fetch the PDF, verify, revoke, and the built-in TSA.
+
+Each state-changing route works in the request's unit of work (``db: SessionDep``), committed by the
+dependency before the response is sent. The public HTML ``/verify`` page lives in ``hub.web.verify_page``:
+this module imports nothing from ``hub.web``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from consent import Actor
-from hub.auth.tokens import ClientPrincipal
-from hub.deps import ClientDep, StateDep
+from hub.actors import client_actor
+from hub.deps import ClientDep, SessionDep, StateDep
 from hub.errors import Problem
-from hub.issuance import numbers
+from hub.issuance.download import pdf_response
 from hub.issuance.schemas import (
     IssuanceOut,
     RevocationOut,
@@ -19,12 +24,8 @@ from hub.issuance.schemas import (
     VerificationOut,
     VerifyRequest,
 )
-from hub.issuance.service import IssuanceService
 from hub.issuance.tsa import QUERY_TYPE, REPLY_TYPE
 from hub.schemas import LookupRequest
-from hub.state import HubState
-from hub.web import session
-from hub.web import verify_page as verify_web
 
 router = APIRouter(tags=["issuance"])
 
@@ -34,30 +35,6 @@ def _problems(**codes: str) -> dict[int | str, dict[str, object]]:
         int(status[1:]): {"description": text, "content": {"application/problem+json": {}}}
         for status, text in codes.items()
     }
-
-
-def _actor(client: ClientPrincipal) -> Actor:
-    return Actor(
-        kind="client", id=client.client_id, org=client.org, client_kind=client.kind, statutes=client.statutes
-    )
-
-
-def issuance_service(state: HubState) -> IssuanceService:
-    service: IssuanceService = state.issuance
-    return service
-
-
-async def signed_pdf(state: HubState, actor: Actor, number: str) -> Response:
-    """The signed PDF of an issuance, as a download for the actor that requested it (API and pages)."""
-    digits, data = await issuance_service(state).pdf_for(actor, number)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="gongyu-{numbers.display(digits)}.pdf"',
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 @router.post(
@@ -78,12 +55,13 @@ async def signed_pdf(state: HubState, actor: Actor, number: str) -> Response:
         }
     },
 )
-async def issue(request: Request, client: ClientDep, state: StateDep) -> IssuanceOut:
+async def issue(request: Request, client: ClientDep, state: StateDep, db: SessionDep) -> IssuanceOut:
     """Issue a signed, time-stamped e-document (PDF + QR) of a spec-``issuable`` document.
 
     The body is a lookup body; the fields come through the audited lookup, and the issuance is audited too.
     """
-    return await issuance_service(state).issue(_actor(client), await request.body(), request.state.request_id)
+    body = await request.body()
+    return await state.issuance.issue(db, client_actor(client), body, request.state.request_id)
 
 
 @router.get(
@@ -96,7 +74,7 @@ async def issue(request: Request, client: ClientDep, state: StateDep) -> Issuanc
 )
 async def issuance_pdf(number: str, client: ClientDep, state: StateDep) -> Response:
     """The signed PDF, for the client that requested the issuance (within the retention window)."""
-    return await signed_pdf(state, _actor(client), number)
+    return await pdf_response(state.issuance, client_actor(client), number)
 
 
 @router.post(
@@ -110,10 +88,11 @@ async def issuance_pdf(number: str, client: ClientDep, state: StateDep) -> Respo
     ),
 )
 async def revoke(
-    number: str, body: RevokeRequest, request: Request, client: ClientDep, state: StateDep
+    number: str, body: RevokeRequest, request: Request, client: ClientDep, state: StateDep, db: SessionDep
 ) -> RevocationOut:
     """Revoke an issuance with a reason; verifiers then see ``revoked``."""
-    return await issuance_service(state).revoke(_actor(client), number, body.reason, request.state.request_id)
+    actor = client_actor(client)
+    return await state.issuance.revoke(db, actor, number, body.reason, request.state.request_id)
 
 
 def _optional_client(request: Request, state: StateDep) -> Actor | None:
@@ -124,7 +103,7 @@ def _optional_client(request: Request, state: StateDep) -> Actor | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "invalid-token")
-    return _actor(state.tokens.verify(token.strip()))
+    return client_actor(state.tokens.verify(token.strip()))
 
 
 @router.post(
@@ -133,32 +112,20 @@ def _optional_client(request: Request, state: StateDep) -> Actor | None:
     response_model_exclude_none=True,
     responses=_problems(s401="an Authorization header was sent but is not a valid token", s422="malformed"),
 )
-async def verify(body: VerifyRequest, request: Request, state: StateDep) -> VerificationOut:
+async def verify(body: VerifyRequest, request: Request, state: StateDep, db: SessionDep) -> VerificationOut:
     """Is this e-document genuine? By QR payload (signature, then revocation) or by issuance number.
 
     Answers ``valid``, ``revoked``, ``expired``, ``unknown`` or (for a QR that fails its checks) ``invalid``,
     with a reason; within the retention window a valid document's content, after it only metadata. Every
     verification by number is an audit event the resident sees.
     """
-    service = issuance_service(state)
+    service = state.issuance
     if body.qr_payload is not None:
         return await service.verify_payload(body.qr_payload)
     assert body.issuance_number is not None
     return await service.verify_number(
-        body.issuance_number, body.check, _optional_client(request, state), request.state.request_id
+        db, body.issuance_number, body.check, _optional_client(request, state), request.state.request_id
     )
-
-
-@router.get("/verify", response_class=HTMLResponse, include_in_schema=False)
-async def verify_page(request: Request, state: StateDep) -> HTMLResponse:
-    """The public verification page (``?lang=`` picks the language): scan, upload, paste or type."""
-    return verify_web.page(request, issuance_service(state).catalog, account=session.current(request, state))
-
-
-@router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
-async def verify_page_submit(request: Request, state: StateDep) -> HTMLResponse:
-    """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code)."""
-    return await verify_web.submit(request, issuance_service(state), session.current(request, state))
 
 
 @router.post(
@@ -173,7 +140,7 @@ async def timestamp(request: Request, state: StateDep) -> Response:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != QUERY_TYPE:
         raise Problem(415, "unsupported-media-type", expected=QUERY_TYPE)
     body = await request.body()
-    reply = await asyncio.to_thread(issuance_service(state).timestamp_reply, body)
+    reply = await asyncio.to_thread(state.issuance.timestamp_reply, body)
     return Response(reply, media_type=REPLY_TYPE)
 
 

@@ -2,9 +2,15 @@
 
 Issuance goes through the broker's audited lookup, so the fields on a document were released exactly as a
 lookup would release them and the lookup is in the log; the issuance is then its own audit event. The order
-is fail-closed like the lookup's: reserve the number (a pending row), render and sign, make the issuance
-event durable, and only then mark the row valid and answer. A failure at any step leaves a pending/failed
-row that verifies as ``unknown`` and was never handed out.
+is fail-closed like the lookup's: reserve the number (a pending row, its own short transaction), render and
+sign, then write the issuance event and mark the row valid *in the caller's unit of work*, which commits
+both or neither before the answer is sent. A failure at any step leaves a pending/failed row that verifies
+as ``unknown`` and was never handed out.
+
+Every method that changes state or writes an audit event takes the request's ``AsyncSession`` and never
+commits it (``hub.uow``); the only commits here are the ones that must outlive a rolled-back request: the
+number reservation, the ``failed`` mark, and a refusal's audit event (a refusal is on the record even though
+the request ends in an error).
 
 Three ways in, one path out: an API client citing a statute or a consent, an official at the counter under
 the resident's consent (:meth:`IssuanceService.issue`, the broker decides), and a resident for their own
@@ -30,16 +36,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import ValidationError
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import AuditEvent, AuditUnavailable, EventRef
+from audit import AuditEvent
 from audit.events import Outcome, iso, utcnow
 from consent import Actor
 from document_specs.loader import SpecCatalog
 from document_specs.model import DocumentSpec
 from hub import resident_number
+from hub.actors import audit_kind
 from hub.broker import Broker, released_field_names
 from hub.errors import Problem
 from hub.issuance import fonts, numbers, pdf, qr
@@ -58,6 +65,7 @@ from hub.issuance.schemas import (
 from hub.issuance.signing import PdfSigner
 from hub.issuance.tsa import HttpTimeStamper, TimeStampAuthority
 from hub.schemas import LookupRequest, LookupResponse, PurposeIn
+from hub.uow import Trail, commit_now
 
 log = logging.getLogger("gongyu.issuance")
 PURGE_EVERY_SECONDS = 600
@@ -177,15 +185,14 @@ class IssuanceService:
 
     # --- issuance ---
 
-    async def _audit(self, event: AuditEvent) -> EventRef:
-        try:
-            return await self.broker.audit.append(event)
-        except AuditUnavailable:
-            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+    @property
+    def trail(self) -> Trail:
+        """The hub's trail (shared with the broker): every event goes into the caller's transaction."""
+        return self.broker.trail
 
     def _event(self, actor: Actor, request_id: str, **values: Any) -> AuditEvent:
         return AuditEvent(
-            actor_kind="client" if actor.kind == "client" else "official",
+            actor_kind=audit_kind(actor),  # the hub's one mapping: a resident's self-issuance is "resident"
             actor_id=actor.id,
             actor_org=actor.org,
             request_id=request_id,
@@ -193,9 +200,17 @@ class IssuanceService:
         )
 
     async def _refuse_not_issuable(
-        self, actor: Actor, spec: DocumentSpec, view: str, commitment: str | None, request_id: str
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        spec: DocumentSpec,
+        view: str,
+        commitment: str | None,
+        request_id: str,
     ) -> Problem:
-        ref = await self._audit(
+        """Record the refusal and commit it now: the request ends in an error, which rolls back the rest."""
+        ref = await self.trail.record(
+            session,
             self._event(
                 actor,
                 request_id,
@@ -205,58 +220,75 @@ class IssuanceService:
                 subject_commitment=commitment,
                 document_type=spec.type,
                 view=view,
-            )
+            ),
         )
+        await commit_now(session)
         return Problem(
             422, "document-not-issuable", extra={"audit_event_id": ref.event_id}, document_type=spec.type
         )
 
-    async def issue(self, actor: Actor, body: bytes, request_id: str) -> IssuanceOut:
-        """Issue on a lookup body: a statute naming the subject, or a consent (which names the subject)."""
-        return (await self.issue_with_fields(actor, body, request_id))[0]
+    async def issue(self, session: AsyncSession, actor: Actor, body: bytes, request_id: str) -> IssuanceOut:
+        """Issue on a raw lookup body (the API): a body that does not parse is refused *and audited*."""
+        request = await self.broker.parse(session, actor, body, request_id)
+        return (await self.issue_with_fields(session, actor, request, request_id))[0]
 
     async def issue_with_fields(
-        self, actor: Actor, body: bytes, request_id: str
+        self, session: AsyncSession, actor: Actor, request: LookupRequest, request_id: str
     ) -> tuple[IssuanceOut, LookupResponse]:
-        """:meth:`issue`, also handing back the released fields (the counter shows what it stamped)."""
-        try:
-            request: LookupRequest | None = LookupRequest.model_validate_json(body)
-        except ValidationError:
-            request = None  # the broker audits and refuses it with the lookup's own problem
-        if request is not None:
-            spec = self.catalog.get(request.document_type)
-            if spec is not None and not spec.issuable:
-                commitment = None
-                if request.subject is not None:
-                    try:
-                        commitment = self.broker.committer.commit(
-                            resident_number.normalize(request.subject.resident_number)
-                        )
-                    except resident_number.InvalidResidentNumber:
-                        pass
-                raise await self._refuse_not_issuable(actor, spec, request.view, commitment, request_id)
-        released = await self.broker.lookup_released(actor, body, request_id)
+        """Issue on a typed lookup request: a statute naming the subject, or a consent (which names it).
+
+        Also hands back the released fields (the counter shows what it stamped). Callers with a typed
+        request call this directly, never by JSON-encoding it for :meth:`issue`.
+        """
+        spec = self.catalog.get(request.document_type)
+        if spec is not None and not spec.issuable:
+            commitment = None
+            if request.subject is not None:
+                try:
+                    commitment = self.broker.committer.commit(
+                        resident_number.normalize(request.subject.resident_number)
+                    )
+                except resident_number.InvalidResidentNumber:
+                    pass
+            raise await self._refuse_not_issuable(session, actor, spec, request.view, commitment, request_id)
+        released = await self.broker.lookup_released(session, actor, request, request_id)
         lookup, commitment = released.response, released.subject_commitment
-        issued = await self._issue(actor, lookup, commitment, released.basis, released.purpose, request_id)
+        issued = await self._issue(
+            session, actor, lookup, commitment, released.basis, released.purpose, request_id
+        )
         return issued, lookup
 
     async def issue_own(
-        self, actor: Actor, subject: str, document_type: str, view: str, request_id: str
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        subject: str,
+        document_type: str,
+        view: str,
+        request_id: str,
     ) -> IssuanceOut:
         """A resident's e-document of their own records (basis ``self``), fetched through the audited path."""
         commitment = self.broker.committer.commit(subject)
         spec = self.catalog.get(document_type)
         if spec is not None and not spec.issuable:
-            raise await self._refuse_not_issuable(actor, spec, view, commitment, request_id)
+            raise await self._refuse_not_issuable(session, actor, spec, view, commitment, request_id)
         lookup = await self.broker.preview(
-            actor, subject, document_type, view, request_id, kind="lookup", purpose_code="self-issuance"
+            session,
+            actor,
+            subject,
+            document_type,
+            view,
+            request_id,
+            kind="lookup",
+            purpose_code="self-issuance",
         )
         return await self._issue(
-            actor, lookup, commitment, "self", PurposeIn(code="self-issuance"), request_id
+            session, actor, lookup, commitment, "self", PurposeIn(code="self-issuance"), request_id
         )
 
     async def _issue(
         self,
+        session: AsyncSession,
         actor: Actor,
         lookup: LookupResponse,
         commitment: str,
@@ -264,7 +296,18 @@ class IssuanceService:
         purpose: PurposeIn,
         request_id: str,
     ) -> IssuanceOut:
+        """Reserve a number, render and sign, then the event and the valid row in ``session``'s transaction.
+
+        The reservation commits on its own (:meth:`IssuanceRepository.reserve`): a drawn number is never
+        reused, and a row left pending or marked failed verifies as ``unknown``, so burning a number costs
+        nothing while holding the request's transaction open across rendering and signing would. The
+        issuance event and the pending → valid update are written in the caller's session and commit
+        together (or not at all) before the answer is sent.
+        """
         spec = self.catalog[lookup.document_type]
+        # Housekeeping first, in its own transaction: afterwards this session holds the write (on SQLite, the
+        # database lock) until the request commits.
+        await self._maybe_purge()
         issued_at = utcnow().replace(microsecond=0)
         retain_until = issued_at + timedelta(days=spec.retention_days)
         issuance_id = str(uuid.uuid4())
@@ -314,46 +357,47 @@ class IssuanceService:
                 self._render_and_sign, spec, lookup.view, lookup.fields, number, issued_at, print_payload
             )
         except TimestampRequestError:
-            await self.repository.update(number, status="failed")
+            await self.repository.mark_failed(number)
             raise Problem(503, "tsa-unavailable", headers={"Retry-After": "10"}) from None
         except BaseException:
-            await self.repository.update(number, status="failed")
+            await self.repository.mark_failed(number)
             raise
         pdf_sha256 = hashlib.sha256(signed).digest()
         payload = qr.encode(_with_digest(claims, pdf_sha256), key)
-        try:
-            ref = await self.broker.audit.append(
-                self._event(
-                    actor,
-                    request_id,
-                    kind="issuance",
-                    outcome="ok",
-                    reason="issued",
-                    subject_commitment=commitment,
-                    document_type=spec.type,
-                    view=lookup.view,
-                    fields=released_field_names(spec, lookup.view),
-                    purpose_code=purpose.code,
-                    purpose_text=purpose.text,
-                    basis=f"issuance:{issuance_id}",
-                )
-            )
-        except AuditUnavailable:
-            await self.repository.update(number, status="failed")
-            raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
         content = json.dumps(
             {"fields": lookup.fields, "qr_payload": payload, "print_payload": print_payload},
             ensure_ascii=False,
         ).encode()
-        await self.repository.update(
-            number,
-            status="valid",
-            pdf_sha256=pdf_sha256.hex(),
-            audit_event_id=ref.event_id,
-            content_enc=self._crypto.seal(content, issuance_id),
-            pdf_enc=self._crypto.seal(signed, issuance_id),
+        event = self._event(
+            actor,
+            request_id,
+            kind="issuance",
+            outcome="ok",
+            reason="issued",
+            subject_commitment=commitment,
+            document_type=spec.type,
+            view=lookup.view,
+            fields=released_field_names(spec, lookup.view),
+            purpose_code=purpose.code,
+            purpose_text=purpose.text,
+            basis=f"issuance:{issuance_id}",
         )
-        await self._maybe_purge()
+        try:
+            ref = await self.trail.record(session, event)  # rolls back and raises the 503 on failure
+            completed = await self.repository.complete(
+                session,
+                number,
+                pdf_sha256=pdf_sha256.hex(),
+                audit_event_id=ref.event_id,
+                content_enc=self._crypto.seal(content, issuance_id),
+                pdf_enc=self._crypto.seal(signed, issuance_id),
+            )
+            if not completed:
+                raise RuntimeError("the reserved issuance row is no longer pending")
+        except BaseException:
+            await session.rollback()  # neither the event nor the valid row; releases SQLite's write lock
+            await self.repository.mark_failed(number)
+            raise
         display = numbers.display(number)
         return IssuanceOut(
             issuance_number=display,
@@ -457,20 +501,21 @@ class IssuanceService:
         return ContentOut(fields=fields, titles=titles)
 
     async def verify_number(
-        self, text: str, check: str | None, actor: Actor | None, request_id: str
+        self, session: AsyncSession, text: str, check: str | None, actor: Actor | None, request_id: str
     ) -> VerificationOut:
+        """Verify by issuance number; the verification is an audit event in ``session``'s transaction."""
         try:
             number = numbers.parse(text)
         except numbers.InvalidIssuanceNumber as exc:
             raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
         now = utcnow()
-        row = await self.repository.get(number)
+        row = await self.repository.get_in(session, number)
 
         async def record(outcome: Outcome, reason: str, fields: tuple[str, ...] = ()) -> AuditRef:
             known = row is not None and row.status in {"valid", "revoked"}
             event = AuditEvent(
                 kind="verification",
-                actor_kind="client" if actor is not None else "public",
+                actor_kind=audit_kind(actor),
                 actor_id=actor.id if actor is not None else "public",
                 actor_org=actor.org if actor is not None else None,
                 subject_commitment=row.subject_commitment if known and row else None,
@@ -482,7 +527,7 @@ class IssuanceService:
                 reason=reason,
                 request_id=request_id,
             )
-            return AuditRef(event_id=(await self._audit(event)).event_id)
+            return AuditRef(event_id=(await self.trail.record(session, event)).event_id)
 
         if row is None or row.status not in {"valid", "revoked"}:
             audit = await record("not_found", "unknown_number")
@@ -561,20 +606,25 @@ class IssuanceService:
             for row in await self.repository.requested_by(actor.id)
         ]
 
-    async def revoke(self, actor: Actor, text: str, reason: str, request_id: str) -> RevocationOut:
+    async def revoke(
+        self, session: AsyncSession, actor: Actor, text: str, reason: str, request_id: str
+    ) -> RevocationOut:
+        """Valid → revoked and its audit event in ``session``'s transaction: both commit, or neither does."""
         if actor.client_kind != "agency":
             raise Problem(403, "revocation-not-allowed")
         try:
             number = numbers.parse(text)
         except numbers.InvalidIssuanceNumber as exc:
             raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
-        row = await self.repository.get(number)
+        row = await self.repository.get_in(session, number)
         if row is None or row.status not in {"valid", "revoked"}:
             raise Problem(404, "issuance-not-found")
-        if row.status == "revoked":
-            raise Problem(409, "issuance-already-revoked")
         at = utcnow()
-        ref = await self._audit(
+        # The conditional UPDATE decides a race between two revocations; only the winner writes an event.
+        if row.status == "revoked" or not await self.repository.revoke(session, number, actor.id, reason, at):
+            raise Problem(409, "issuance-already-revoked")
+        ref = await self.trail.record(
+            session,
             self._event(
                 actor,
                 request_id,
@@ -585,10 +635,8 @@ class IssuanceService:
                 document_type=row.document_type,
                 view=row.view,
                 basis=f"issuance:{row.issuance_id}",
-            )
+            ),
         )
-        if not await self.repository.revoke(number, actor.id, reason, at):
-            raise Problem(409, "issuance-already-revoked")
         return RevocationOut(
             issuance_number=numbers.display(number),
             status="revoked",

@@ -1,7 +1,9 @@
 """The resident's own e-documents: request one of their own records as a stamped e-document, download it.
 
 Issuance goes through ``IssuanceService.issue_own`` (basis ``self``): the fields are fetched through the
-broker's audited path and the issuance is its own audit event, so the resident's history shows both.
+broker's audited path and the issuance is its own audit event, so the resident's history shows both, each
+with the resident as the actor (``hub.actors.account_actor``). The page calls the services on ``state``
+and the neutral ``hub.issuance.download``; it imports no API route module.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from consent import Actor
 from hub import i18n
-from hub.api.consents import own_resident_number
-from hub.api.issuance import issuance_service, signed_pdf
-from hub.deps import StateDep
+from hub.actors import account_actor
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
+from hub.issuance.download import pdf_response
 from hub.web import session
 from hub.web.render import language, render
 
@@ -40,9 +41,8 @@ async def documents_page(request: Request, state: StateDep, issued: str | None =
     if account is None:
         return session.login_redirect(request)
     lang = language(request)
-    actor = Actor(kind="resident", id=account.account_id, org="")
     mine = []
-    for doc in await issuance_service(state).requested_by(actor):
+    for doc in await state.issuance.requested_by(account_actor(account)):
         spec = state.catalog.get(doc.document_type)
         view = spec.view(doc.view) if spec is not None else None
         mine.append(
@@ -73,6 +73,7 @@ async def documents_page(request: Request, state: StateDep, issued: str | None =
 async def request_document(
     request: Request,
     state: StateDep,
+    db: SessionDep,
     csrf: Annotated[str, Form(max_length=100)],
     document: Annotated[str, Form(max_length=130, pattern=r"^[a-z0-9_]+:[a-z0-9_]+$")],
 ) -> Response:
@@ -81,13 +82,16 @@ async def request_document(
         return session.login_redirect(request)
     session.check_csrf(state, request, csrf)
     document_type, _, view = document.partition(":")
-    actor = Actor(kind="resident", id=account.account_id, org="")
-    subject = await own_resident_number(state, account)
+    me = await state.consent.resident_self(db, account)
+    # Unsealed only to fetch the resident's own records, and only for this request.
+    subject = state.sealer.open(me.resident_number_sealed)
     try:
-        issued = await issuance_service(state).issue_own(
-            actor, subject, document_type, view, request.state.request_id
+        issued = await state.issuance.issue_own(
+            db, account_actor(account), subject, document_type, view, request.state.request_id
         )
     except Problem as problem:
+        # Rendered as a page, not raised: whatever the failed step wrote was already rolled back (or, for a
+        # refusal, committed on purpose), so the commit after this route adds nothing half-done.
         lang = language(request)
         return render(
             request,
@@ -108,5 +112,4 @@ async def download_document(number: str, request: Request, state: StateDep) -> R
     account = session.resident(request, state)
     if account is None:
         return session.login_redirect(request)
-    actor = Actor(kind="resident", id=account.account_id, org="")
-    return await signed_pdf(state, actor, number)
+    return await pdf_response(state.issuance, account_actor(account), number)

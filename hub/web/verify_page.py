@@ -5,6 +5,10 @@ gives a picture of the QR code: ``static/verify_scan.js`` reads it in the browse
 (camera or file) where the browser has one, and otherwise posts the file, which the server reads with
 zxing-cpp. The answer is rendered by the server through the shared page layout (``render``), so the page works
 without script, in all six languages, under the strict Content-Security-Policy.
+
+The routes live here, with the page, rather than beside the ``/v1/verify`` API: the faces (``hub.api``,
+``hub.web``) do not import each other, and both call the same ``IssuanceService``. A verification by number
+is an audit event written in the request's unit of work (``db: SessionDep``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import zxingcpp
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import Message
@@ -27,11 +32,15 @@ from document_specs.loader import SpecCatalog
 from document_specs.model import FieldSpec
 from hub import i18n
 from hub.auth.tokens import AccountPrincipal
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.issuance.schemas import FieldTitle, VerificationOut
 from hub.issuance.service import IssuanceService
+from hub.web import session
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
+
+router = APIRouter(include_in_schema=False)
 
 DOMAINS: Final = ("verify",)
 MAX_UPLOAD_MB: Final = 5
@@ -307,7 +316,10 @@ def page(
 
 
 async def submit(
-    request: Request, service: IssuanceService, account: AccountPrincipal | None = None
+    request: Request,
+    service: IssuanceService,
+    db: AsyncSession,
+    account: AccountPrincipal | None = None,
 ) -> HTMLResponse:
     """POST /verify: exactly one of the QR code text, the issuance number (+ check code) or a picture."""
     fields: dict[str, str] = {}
@@ -333,7 +345,7 @@ async def submit(
             method = "number"
             check = fields.get("check", "").strip() or None
             try:
-                result = await service.verify_number(typed, check, None, request.state.request_id)
+                result = await service.verify_number(db, typed, check, None, request.state.request_id)
             except Problem as exc:
                 if exc.status != 422:
                     raise
@@ -348,3 +360,18 @@ async def submit(
             account=account,
         )
     return page(request, service.catalog, result=result, method=method, fields=fields, account=account)
+
+
+# --- routes -----------------------------------------------------------------------------------------------
+
+
+@router.get("/verify", response_class=HTMLResponse)
+async def verify_page(request: Request, state: StateDep) -> HTMLResponse:
+    """The public verification page (``?lang=`` picks the language): scan, upload, paste or type."""
+    return page(request, state.issuance.catalog, account=session.current(request, state))
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_page_submit(request: Request, state: StateDep, db: SessionDep) -> HTMLResponse:
+    """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code)."""
+    return await submit(request, state.issuance, db, session.current(request, state))

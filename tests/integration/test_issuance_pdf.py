@@ -33,6 +33,7 @@ from hub.issuance.signing import PdfSigner
 from hub.issuance.tsa import REPLY_TYPE, HttpTimeStamper
 from hub.issuance.verify import TrustAnchors, verify_pdf
 from hub.state import build_state
+from hub.uow import transaction
 from tests.conftest import Backend, lookup_body
 
 
@@ -78,7 +79,8 @@ def issued(sqlite_backend: Backend) -> Issued:
         try:
             resident = sqlite_backend.residents[0]
             body = json.dumps(lookup_body(resident["resident_number"])).encode()
-            out = await state.issuance.issue(BANK, body, "pdf-tests")
+            async with transaction(state.sessions) as session:
+                out = await state.issuance.issue(session, BANK, body, "pdf-tests")
             _, data = await state.issuance.pdf_for(BANK, out.issuance_number)
             return Issued(
                 out.issuance_number,
