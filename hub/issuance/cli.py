@@ -1,6 +1,6 @@
 """``gongyu doc verify`` and ``gongyu keys rotate``: offline verification and document-key rotation.
 
-Mounted in ``hub/cli.py`` with::
+Mounted in ``hub/cli/__init__.py`` with::
 
     from hub.issuance.cli import doc_app, keys_app
     app.add_typer(doc_app, name="doc"); app.add_typer(keys_app, name="keys")

@@ -1,9 +1,10 @@
 """The resident portal: home, my consents (pause, resume, revoke, receipts) and my access history.
 
-The pages call the same services as the API (``hub.api.consents``, ``state.audit_reader``), so a revocation
-made here is audited exactly like one made through ``/v1/me/consents``. The history page carries each entry's
-leaf, leaf hash and inclusion proof plus the signed checkpoint and the log's verifier key, so
-``static/verify.js`` can check all of it in the browser with WebCrypto, trusting nothing the page says.
+The pages call the same services as the API (``state.consent``, ``state.audit_reader``) in the request's
+transaction, so a revocation made here is audited exactly like one made through ``/v1/me/consents``. The
+history page carries each entry's leaf, leaf hash and inclusion proof plus the signed checkpoint and the
+log's verifier key, so ``static/verify.js`` can check all of it in the browser with WebCrypto, trusting
+nothing the page says.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.history import HistoryFilter
-from consent import ConsentError
 from hub import i18n
-from hub.api.consents import audit_decision, consent_json, consent_problem
-from hub.auth.models import AccountRow
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import StateDep
+from hub.consents.service import consent_json
+from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.state import HubState
 from hub.web import days, session
@@ -86,19 +85,13 @@ async def home(request: Request, state: StateDep) -> Response:
 _DONE = ("pause", "resume", "revoke", "mandate_revoke")
 
 
-async def _mandates(state: HubState, account: AccountPrincipal, lang: str) -> list[dict[str, Any]]:
+async def _mandates(
+    state: HubState, db: AsyncSession, account: AccountPrincipal, lang: str
+) -> list[dict[str, Any]]:
     """Mandates I granted (revocable here) and mandates I hold as an agent, with the other person's name."""
-    mandates = await state.broker.consent.list_mandates(account.account_id)
+    mandates = await state.consent.mandates(db, account.account_id)
     others = {m["agent_account_id"] for m in mandates} | {m["principal_account_id"] for m in mandates}
-    names: dict[str, str] = {}
-    if others:
-        async with state.sessions() as db:
-            rows = await db.execute(
-                select(AccountRow.account_id, AccountRow.display_name).where(
-                    AccountRow.account_id.in_(others)
-                )
-            )
-            names = {row.account_id: row.display_name for row in rows}
+    names = await state.consent.account_names(db, others)
     shown = []
     for m in mandates:
         granted = m["principal_account_id"] == account.account_id
@@ -116,13 +109,16 @@ async def _mandates(state: HubState, account: AccountPrincipal, lang: str) -> li
 
 
 @router.get("/me/consents", response_class=HTMLResponse)
-async def consents_page(request: Request, state: StateDep, done: str | None = None) -> Response:
+async def consents_page(
+    request: Request, state: StateDep, db: SessionDep, done: str | None = None
+) -> Response:
     account = session.resident(request, state)
     if account is None:
         return session.login_redirect(request)
     assert account.subject_commitment is not None
     lang = language(request)
-    views = await state.broker.consent.list_consents(subject_commitment=account.subject_commitment)
+    views = await state.consent.consents_of_subject(db, account.subject_commitment)
+    receipts = await state.consent.receipts_of(db, views)
     consents = []
     for view in views:
         body = consent_json(view)
@@ -133,9 +129,9 @@ async def consents_page(request: Request, state: StateDep, done: str | None = No
         ]
         body["expires_local"] = _local(body["expires_at"], lang)
         body["last_used_local"] = _local(body["last_used_at"], lang)
-        body["receipts"] = await state.broker.consent.receipts(view.consent_id, account.subject_commitment)
+        body["receipts"] = receipts.get(view.consent_id, [])
         consents.append(body)
-    mandates = await _mandates(state, account, lang)
+    mandates = await _mandates(state, db, account, lang)
     notice = STRINGS[lang].get(f"done.{done}") if done in _DONE else None
     return render(
         request,
@@ -154,6 +150,7 @@ async def change_consent(
     action: Literal["pause", "resume", "revoke"],
     request: Request,
     state: StateDep,
+    db: SessionDep,
     csrf: Annotated[str, Form(max_length=100)],
 ) -> Response:
     account = session.resident(request, state)
@@ -163,9 +160,10 @@ async def change_consent(
     assert account.subject_commitment is not None
     strings = STRINGS[language(request)]
     try:
-        await state.broker.consent.change(consent_id, account.subject_commitment, action, account.account_id)
-    except ConsentError as exc:
-        problem = consent_problem(exc)
+        await state.consent.change(db, account, consent_id, action, request.state.request_id)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise  # not changed: the 503 says so
         text = strings["consent_missing"] if problem.status == 404 else strings["consent_cannot"]
         return render(
             request,
@@ -177,21 +175,16 @@ async def change_consent(
             receipt=None,
             back="/me/consents",
         )
-    await audit_decision(
-        state,
-        request,
-        account,
-        f"consent_{action}",
-        account.subject_commitment,
-        "self",
-        reason=f"consent:{consent_id}",
-    )
     return RedirectResponse(f"/me/consents?done={action}", status_code=303)
 
 
 @router.post("/me/mandates/{mandate_id}/revoke", response_class=HTMLResponse)
 async def revoke_mandate(
-    mandate_id: UUID, request: Request, state: StateDep, csrf: Annotated[str, Form(max_length=100)]
+    mandate_id: UUID,
+    request: Request,
+    state: StateDep,
+    db: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)],
 ) -> Response:
     account = session.resident(request, state)
     if account is None:
@@ -199,8 +192,10 @@ async def revoke_mandate(
     session.check_csrf(state, request, csrf)
     assert account.subject_commitment is not None
     try:
-        await state.broker.consent.revoke_mandate(mandate_id, account.account_id)
-    except ConsentError:
+        await state.consent.revoke_mandate(db, account, mandate_id, request.state.request_id)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
         strings = STRINGS[language(request)]
         return render(
             request,
@@ -212,9 +207,6 @@ async def revoke_mandate(
             receipt=None,
             back="/me/consents",
         )
-    await audit_decision(
-        state, request, account, "mandate_revoke", account.subject_commitment, f"mandate:{mandate_id}"
-    )
     return RedirectResponse("/me/consents?done=mandate_revoke", status_code=303)
 
 
@@ -224,16 +216,13 @@ async def download_receipt(
     receipt_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
     request: Request,
     state: StateDep,
+    db: SessionDep,
 ) -> Response:
     """One signed receipt (compact JWS) as a file, verifiable offline with the hub's published keys."""
     account = session.resident(request, state)
     if account is None:
         return session.login_redirect(request)
-    assert account.subject_commitment is not None
-    try:
-        receipts = await state.broker.consent.receipts(consent_id, account.subject_commitment)
-    except ConsentError as exc:
-        raise consent_problem(exc) from None
+    receipts = await state.consent.receipts(db, account, consent_id)
     found = next((r for r in receipts if r["receipt_id"] == receipt_id), None)
     if found is None:
         raise Problem(404, "consent-not-found")

@@ -38,7 +38,7 @@ from tests.conftest import Backend, lookup_body
 
 
 def _cli() -> typer.Typer:
-    """Mounted as hub/cli.py mounts it."""
+    """Mounted as hub/cli/__init__.py mounts it."""
     app = typer.Typer()
     app.add_typer(doc_app, name="doc")
     app.add_typer(keys_app, name="keys")
