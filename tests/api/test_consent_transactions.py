@@ -4,52 +4,21 @@ per document and re-check the consent's state in the same statement."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from audit import AuditEvent, EventRef
 from hub.state import HubState
 from hub.uow import transaction
 from tests.conftest import Backend, account_bearer, audit_rows, bearer
+from tests.helpers.audit_faults import audit_refuses, scalar
 from tests.helpers.consent_flow import ABSTRACT, consent_lookup, create_request, granted
 
 pytestmark = pytest.mark.anyio
 COPY = {"document_type": "resident_registration_copy", "view": "basic"}
-
-
-@contextmanager
-def audit_refuses(state: HubState, kind: str) -> Iterator[None]:
-    """The audit write of one kind of event fails (as if the database refused it); others go through."""
-    original = state.audit.append_in
-
-    async def failing(session: Any, event: AuditEvent) -> EventRef:
-        if event.kind == kind:
-            raise OSError("disk full")
-        return await original(session, event)
-
-    state.audit.append_in = failing  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del state.audit.append_in  # back to the class's method
-
-
-def scalar(backend: Backend, sql: str, **params: Any) -> Any:
-    engine = create_engine(backend.sync_hub_url())
-    with engine.connect() as conn:
-        value = conn.execute(text(sql), params).scalar()
-    engine.dispose()
-    return value
-
-
-def events_of(backend: Backend, kind: str) -> list[dict[str, Any]]:
-    return [r for r in audit_rows(backend) if r["kind"] == kind]
 
 
 def assert_unavailable(response: httpx.Response) -> None:
