@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hub.cli.common import console, open_sessions
+from hub.cli.common import console, counted_progress, open_sessions
 from hub.settings import Settings, async_url, sync_url
 
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -92,13 +92,7 @@ def audit_verify(
     async def run() -> Any:
         engine, sessions = open_sessions(settings)
         try:
-            with Progress(
-                TextColumn("[bold]verifying leaves"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
+            with counted_progress("verifying leaves") as progress:
                 task = progress.add_task("leaves", total=None)
                 return await verify_log(
                     sessions,
@@ -214,13 +208,7 @@ def _verify_remote(url: str, token: str | None, verifier_key: str | None) -> Non
     from audit.remote import verify_remote
 
     try:
-        with Progress(
-            TextColumn("[bold]verifying exported leaves"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with counted_progress("verifying exported leaves") as progress:
             task = progress.add_task("leaves", total=None)
             report = verify_remote(
                 url.rstrip("/"),

@@ -7,6 +7,7 @@ their output can be piped.
 from __future__ import annotations
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hub.settings import Settings
@@ -21,3 +22,10 @@ def open_sessions(settings: Settings) -> tuple[AsyncEngine, async_sessionmaker[A
 
     engine = create_async(settings.effective_database_url)
     return engine, session_factory(engine)
+
+
+def counted_progress(label: str) -> Progress:
+    """The bar every long CLI job shows on stderr: what it does, how many of how many, time so far."""
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )

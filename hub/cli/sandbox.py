@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine
 
-from hub.cli.common import console
+from hub.cli.common import counted_progress
 from hub.settings import Settings, sync_url
 
 sandbox_app = typer.Typer(help="Simulated agencies with synthetic data.", no_args_is_help=True)
@@ -33,13 +32,7 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
     engine = create_engine(url)
     try:
         mois.create_schema(engine)
-        with Progress(
-            TextColumn("[bold]seeding MOIS registry"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        with counted_progress("seeding MOIS registry") as progress:
             task = progress.add_task("residents", total=total)
             seeded = mois.seed(engine, count=total, progress=lambda n: progress.update(task, completed=n))
             progress.update(task, completed=seeded)
@@ -48,13 +41,7 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
     # The other agencies hold records about the same synthetic people.
     from adapters.sandbox import agencies
 
-    with Progress(
-        TextColumn("[bold]seeding {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with counted_progress("seeding {task.description}") as progress:
         for agency in agencies.SEEDERS:
             task = progress.add_task(agency, total=total)
             agencies.seed_database(
