@@ -16,7 +16,7 @@ from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.settings import Settings
 from hub.state import HubState, build_state
-from hub.web import auditor, counter, pages, portal, verify_page
+from hub.web import auditor, counter, pages, portal, signin, verify_page
 from hub.web import documents as my_documents
 
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)
     # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo.
+    app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(portal.router)
     app.include_router(my_documents.router)

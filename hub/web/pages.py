@@ -1,4 +1,4 @@
-"""The pages of the consent flows: sign-in, the resident's decision (bank and counter), the counter session.
+"""The pages of the consent flows: the resident's decision (bank redirect and counter QR link).
 
 They call the same application service as the API (``state.consent``, ``hub.consents``) in the request's
 transaction, so a decision made on a phone is audited and receipted exactly like one made through the API.
@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from hub.actors import account_actor
-from hub.auth.accounts import authenticate_account
 from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.web import session
@@ -23,58 +22,6 @@ from hub.web.strings import STRINGS
 
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(directory=str(Path(__file__).resolve().parent / "static"))
-
-
-def _safe_next(value: str) -> str:
-    # Only local paths: an open redirect after sign-in would help phishing.
-    return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else "/"
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/") -> Response:
-    token = session.new_login_csrf()
-    response = render(request, "login.html", next=_safe_next(next), csrf=token, failed=False, account=None)
-    session.set_login_csrf(request, response, token)
-    return response
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(
-    request: Request,
-    state: StateDep,
-    db: SessionDep,
-    username: Annotated[str, Form(max_length=64)],
-    password: Annotated[str, Form(max_length=200)],
-    csrf: Annotated[str, Form(max_length=100)],
-    next: Annotated[str, Form(max_length=500)] = "/",
-) -> Response:
-    session.check_login_csrf(request, csrf)
-    account = await authenticate_account(db, username, password)
-    if account is None:
-        response = render(
-            request,
-            "login.html",
-            status_code=401,
-            next=_safe_next(next),
-            csrf=csrf,
-            failed=True,
-            account=None,
-        )
-        return response
-    token = state.tokens.issue_account(
-        account.account_id, account.role, account.display_name, account.org, account.subject_commitment
-    )
-    redirect = RedirectResponse(_safe_next(next), status_code=303)
-    session.set_session(request, redirect, token, state.tokens.ttl_seconds)
-    return redirect
-
-
-@router.post("/logout")
-async def logout() -> Response:
-    """Sign out. No CSRF token needed: the session cookie is SameSite=Lax, so no other site can post here."""
-    response = RedirectResponse("/login", status_code=303)
-    session.clear_session(response)
-    return response
 
 
 def _message(
