@@ -41,6 +41,22 @@ COLUMNS = (
 # An export's filter is the one every audit read takes; the name stays for existing callers.
 ExportFilter = EventFilter
 
+# A spreadsheet opening the CSV treats a cell starting with one of these as a formula (CWE-1236): a purpose
+# text or reason such as ``=HYPERLINK(...)`` written by a client would run in the auditor's spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet reads as a formula: text starting like one gets a leading ``'``.
+
+    Only the CSV is neutralised. It is a report for people; the JSONL export stays byte-exact, because that is
+    what ``gongyu audit verify --url`` (``audit.remote``) and anyone else recompute leaf hashes from. A CSV
+    cell with the added quote no longer hashes to its leaf, so verify from JSONL, never from CSV.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 def _encode(records: list[LeafRecord], fmt: Format, header: bool) -> bytes:
     rows = []
@@ -57,12 +73,16 @@ def _encode(records: list[LeafRecord], fmt: Format, header: bool) -> bytes:
         )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # With "\n" as the line terminator the writer leaves a bare "\r" unquoted, which readers take for a line
+    # break; such (rare, client-written) rows are written fully quoted, every other row keeps its bytes.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if header:
         writer.writerow(COLUMNS)
     for r, _ in rows:
-        writer.writerow(
-            ["|".join(r[c]) if c == "fields" else ("" if r[c] is None else r[c]) for c in COLUMNS]
-        )
+        cells = [
+            csv_cell("|".join(r[c]) if c == "fields" else ("" if r[c] is None else r[c])) for c in COLUMNS
+        ]
+        (quoted if any(isinstance(v, str) and "\r" in v for v in cells) else writer).writerow(cells)
     return buffer.getvalue().encode()
 
 
