@@ -181,6 +181,18 @@ async def event_by_leaf(session: AsyncSession, leaf_index: int) -> AuditEventRow
     return result.scalar_one_or_none()
 
 
+async def visible_from_at(session: AsyncSession, leaf_index: int) -> datetime | None:
+    """When the event at ``leaf_index`` may be disclosed to residents; None: from the start, or no leaf."""
+    moment = (
+        await session.execute(
+            select(AuditEventRow.visible_from).where(AuditEventRow.leaf_index == leaf_index)
+        )
+    ).scalar_one_or_none()
+    if moment is not None and moment.tzinfo is None:  # SQLite returns naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
 async def events_by_leaves(session: AsyncSession, leaf_indices: Iterable[int]) -> dict[int, AuditEventRow]:
     """The events at several leaf indices in one statement (a page's leaves, not one query per entry)."""
     wanted = sorted(set(leaf_indices))

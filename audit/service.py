@@ -19,7 +19,7 @@ from audit.filters import EventFilter
 from audit.proofs import BadRange
 from audit.signer import LogSigner
 
-__all__ = ["AuditReader", "BadRange", "EventFilter", "Leaf", "LogStatus", "PublishedCheckpoint"]
+__all__ = ["AuditReader", "BadRange", "EventFilter", "Leaf", "LogStatus", "PublishedCheckpoint", "Withheld"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,24 @@ class LogStatus:
     lag_seconds: float | None
 
 
+class Withheld(LookupError):
+    """The leaf exists but its disclosure is delayed (``visible_from`` in the future): answer as if absent."""
+
+
 @dataclass(frozen=True)
 class Leaf:
     leaf_index: int
     leaf_bytes: bytes
     subject_commitment: str | None
+    visible_from: datetime | None = None
+
+    def withheld_at(self, now: datetime) -> bool:
+        """True while the event's disclosure is delayed; only an auditor may read it before then.
+
+        The resident's history withholds such entries (``repository.event_page``); serving the leaf by its
+        index would give away what the history hides, so every face that hands out leaves asks this too.
+        """
+        return self.visible_from is not None and self.visible_from > now
 
 
 class AuditReader:
@@ -86,11 +99,23 @@ class AuditReader:
         row = await repository.latest_checkpoint(session)
         return row.tree_size if row else 0
 
-    async def inclusion_proof(self, leaf_index: int, tree_size: int | None) -> tuple[int, list[bytes]]:
+    async def inclusion_proof(
+        self, leaf_index: int, tree_size: int | None, *, visible_at: datetime | None = None
+    ) -> tuple[int, list[bytes]]:
+        """The proof for ``leaf_index``; with ``visible_at``, ``Withheld`` for a leaf not disclosed by then.
+
+        Callers other than an auditor pass ``visible_at`` (now): a withheld entry is not confirmed by index,
+        whether through its leaf or its proof. ``BadRange`` is checked first, as before.
+        """
         async with self._sessions() as session:
             published = await self._published_size(session)
             size = published if tree_size is None else tree_size
-            return size, await proofs.inclusion(session, leaf_index, size, published)
+            hashes = await proofs.inclusion(session, leaf_index, size, published)
+            if visible_at is not None:
+                visible_from = await repository.visible_from_at(session, leaf_index)
+                if visible_from is not None and visible_from > visible_at:
+                    raise Withheld(leaf_index)
+            return size, hashes
 
     async def consistency_proof(self, first: int, second: int | None) -> tuple[int, list[bytes]]:
         async with self._sessions() as session:
@@ -111,10 +136,11 @@ class AuditReader:
             published = await self._published_size(session)
             wanted = [i for i in set(leaf_indices) if 0 <= i < published]
             rows = await repository.events_by_leaves(session, wanted) if wanted else {}
-        return {
-            index: Leaf(index, AuditEvent.from_row(row).leaf_bytes(), row.subject_commitment)
-            for index, row in rows.items()
-        }
+        leaves = {}
+        for index, row in rows.items():
+            event = AuditEvent.from_row(row)
+            leaves[index] = Leaf(index, event.leaf_bytes(), row.subject_commitment, event.visible_from)
+        return leaves
 
     async def root_at(self, size: int) -> bytes:
         async with self._sessions() as session:

@@ -2,6 +2,11 @@
 
 Checkpoints, the verifier key and proofs are public: anyone may check the log. Leaves carry (committed, never
 clear) subject data, so only the resident they concern or an auditor may read one.
+
+An entry whose ``visible_from`` lies in the future (delayed disclosure) is in the tree but withheld from
+everyone except auditors: its leaf and its inclusion proof are answered 404 ``leaf-not-found``, as for an
+index with nothing to read, so paging through indices cannot reveal what the resident's history still hides.
+Consistency proofs name tree sizes, not entries, and stay public.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from pydantic import AfterValidator
 from audit import anomalies
 from audit.export import Exporter
 from audit.filters import EventFilter
-from audit.service import BadRange
+from audit.service import BadRange, Withheld
 from hub.audit_export import signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account
 from hub.errors import Problem
+from hub.state import HubState
 
 router = APIRouter(tags=["audit"])
 
@@ -46,15 +52,37 @@ async def verifier_key(state: StateDep) -> PlainTextResponse:
     return PlainTextResponse(state.audit_reader.signer.verifier_key + "\n")
 
 
+def _auditor_or_none(request: Request, state: HubState) -> AccountPrincipal | None:
+    """The auditor presenting a bearer token on a public route, or None (anyone else, or a bad token).
+
+    Public routes stay public: a missing or invalid token is not an error here, it only means the caller gets
+    what anyone gets.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        account = state.tokens.verify_account(token.strip())
+    except Problem:
+        return None
+    return account if account.role == "auditor" else None
+
+
 @router.get("/v1/audit/proof/inclusion")
 async def inclusion_proof(
-    state: StateDep, leaf_index: int, tree_size: Annotated[int | None, Query()] = None
+    request: Request, state: StateDep, leaf_index: int, tree_size: Annotated[int | None, Query()] = None
 ) -> dict[str, Any]:
-    """RFC 9162 §2.1.3 inclusion proof; ``tree_size`` defaults to the latest checkpoint."""
+    """RFC 9162 §2.1.3 inclusion proof; ``tree_size`` defaults to the latest checkpoint.
+
+    404 for an entry whose disclosure is still delayed, unless an auditor asks (bearer token).
+    """
+    visible_at = None if _auditor_or_none(request, state) else datetime.now(UTC)
     try:
-        size, hashes = await state.audit_reader.inclusion_proof(leaf_index, tree_size)
+        size, hashes = await state.audit_reader.inclusion_proof(leaf_index, tree_size, visible_at=visible_at)
     except BadRange as exc:
         raise Problem(400, "bad-range", constraint=str(exc)) from None
+    except Withheld:
+        raise Problem(404, "leaf-not-found") from None
     return {"leaf_index": leaf_index, "tree_size": size, "hashes": _b64(hashes)}
 
 
@@ -72,12 +100,19 @@ async def consistency_proof(
 
 @router.get("/v1/audit/leaves/{leaf_index}")
 async def leaf(leaf_index: int, request: Request, state: StateDep) -> Response:
-    """The leaf bytes (RFC 8785 JSON) for the resident it concerns or an auditor; 404 for anyone else."""
+    """The leaf bytes (RFC 8785 JSON) for the resident it concerns or an auditor; 404 for anyone else.
+
+    The resident gets 404 too while the entry's disclosure is delayed (``visible_from`` in the future).
+    """
     account: AccountPrincipal = await current_account(request, state)
     found = await state.audit_reader.leaf(leaf_index)
     allowed = found is not None and (
         account.role == "auditor"
-        or (account.role == "resident" and account.subject_commitment == found.subject_commitment)
+        or (
+            account.role == "resident"
+            and account.subject_commitment == found.subject_commitment
+            and not found.withheld_at(datetime.now(UTC))
+        )
     )
     if not allowed or found is None:
         raise Problem(404, "leaf-not-found")
