@@ -1,14 +1,19 @@
-"""The hub's side of an audit export, shared by the API (``/v1/audit/export``) and the auditor console.
+"""The hub's side of an auditor's reads, shared by the API and the auditor console: exports and queries.
 
-The orchestration itself is ``audit.exports.ExportService``; this module only wires it to the hub (the
+The export's orchestration is ``audit.exports.ExportService``; this module only wires it to the hub (the
 manifest is signed with the hub's token key, the event goes into the request's unit of work) and gives its
 errors the hub's problem slugs. It sits beside ``hub/api`` and ``hub/web`` rather than in either, so the two
 faces share it without importing each other: an export asked for with a bearer token and one asked for
 from the console are pinned, audited, streamed and signed by the very same code.
+
+Browsing (a page of events, an anomaly report) is recorded by :func:`record_query`: one ``audit_query`` event
+per query in the request's transaction, written before anything is read, so auditors are on the record as
+exports already made them; it fails closed with the same 503.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import StreamingResponse
@@ -18,7 +23,10 @@ from audit import AuditUnavailable
 from audit.export import Exporter, Format, NoCheckpoint
 from audit.filters import EventFilter
 from audit.proofs import BadRange
+from audit.queries import View, query_event
+from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
+from hub.resident_number import scrub
 from hub.state import HubState
 
 
@@ -71,3 +79,22 @@ async def signed_manifest(
     except (NoCheckpoint, BadRange) as error:
         raise _problem(error) from None
     return signed.as_dict()
+
+
+async def record_query(
+    state: HubState,
+    session: AsyncSession,
+    view: View,
+    described: Mapping[str, object],
+    auditor: AccountPrincipal,
+    request_id: str | None,
+) -> None:
+    """Put one auditor query on the record in ``session`` (the request's unit of work), before any read.
+
+    Raises the 503 ``audit-unavailable`` problem (the transaction rolled back) if the event cannot be written:
+    the caller shows nothing then. Text the auditor typed into a filter (an organisation, say) has anything
+    shaped like a resident number replaced, because the log cannot forget what it integrates.
+    """
+    cleaned = {key: scrub(value) if isinstance(value, str) else value for key, value in described.items()}
+    event = query_event(view, cleaned, auditor.account_id, auditor.org, request_id)
+    await state.trail.record(session, event)

@@ -7,6 +7,9 @@ An entry whose ``visible_from`` lies in the future (delayed disclosure) is in th
 everyone except auditors: its leaf and its inclusion proof are answered 404 ``leaf-not-found``, as for an
 index with nothing to read, so paging through indices cannot reveal what the resident's history still hides.
 Consistency proofs name tree sizes, not entries, and stay public.
+
+Auditors are on the record when they read, not only when they export: each anomaly query writes one
+``audit_query`` event with its filter (``hub.audit_export.record_query``), failing closed with 503.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 
 from audit import anomalies
+from audit.events import iso
 from audit.export import Exporter
 from audit.filters import EventFilter
 from audit.service import BadRange, Withheld
-from hub.audit_export import signed_manifest, stream_export
+from hub.audit_export import record_query, signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account
 from hub.errors import Problem
@@ -190,9 +194,18 @@ async def anomaly_rules(auditor: AuditorDep) -> dict[str, Any]:
 
 @router.get("/v1/audit/anomalies")
 async def find_anomalies(
-    auditor: AuditorDep, request: Request, state: StateDep, since: Since = None, until: Until = None
+    auditor: AuditorDep,
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    since: Since = None,
+    until: Until = None,
 ) -> dict[str, Any]:
-    """Lookups in the range (default: the last 24 hours) that the rules flag."""
+    """Lookups in the range (default: the last 24 hours) that the rules flag.
+
+    The query is on the record (one ``audit_query`` event with its range and rule overrides, written in this
+    request's transaction before the report is computed); 503 and no report if it cannot be written.
+    """
     until = until or datetime.now(UTC)
     try:
         since = since or until - timedelta(days=1)
@@ -211,6 +224,8 @@ async def find_anomalies(
             overrides.setdefault(rule, {})[param] = float(value)
         except ValueError:
             raise Problem(400, "bad-range", constraint=f"'{key[:64]}' must be a number") from None
+    described = {"since": iso(since), "until": iso(until), "overrides": overrides}
+    await record_query(state, session, "anomalies", described, auditor, request.state.request_id)
     report = await anomalies.find(state.sessions, since, until, overrides)
     return asdict(report)
 

@@ -6,6 +6,10 @@ service the API uses (``hub.audit_export``, over ``audit.exports.ExportService``
 pinned, audited in the request's transaction and signed exactly like one made with a bearer token. The
 console's own part is reading its form (Korean calendar days, the kinds and outcomes it offers) into the one
 ``audit.filters.EventFilter``.
+
+Browsing is on the record too: each events page and each anomaly report writes one ``audit_query`` event with
+its filter in the request's transaction (``hub.audit_export.record_query``) before anything is read; if it
+cannot be written the page shows the 503 problem and no data.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from audit import anomalies
+from audit.events import iso
 from audit.export import Exporter, Format
 from audit.filters import EventFilter
 from hub import i18n
-from hub.audit_export import signed_manifest, stream_export
+from hub.audit_export import record_query, signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
@@ -214,6 +219,7 @@ async def home(request: Request, state: StateDep) -> Response:
 async def events_page(
     request: Request,
     state: StateDep,
+    db: SessionDep,
     since: Since = "",
     until: Until = "",
     org: Text = "",
@@ -228,6 +234,11 @@ async def events_page(
     lang = language(request)
     strings = _strings(request)
     filters = _filters(state, since, until, org, document_type, kind, outcome)
+    described = {**filters.events().describe(), "cursor": cursor or None}
+    try:
+        await record_query(state, db, "events", described, account, request.state.request_id)
+    except Problem as problem:  # not on the record: show nothing
+        return _problem_page(request, problem, account)
     try:
         page = await state.audit_reader.events(filters.events(), cursor or None, PAGE_SIZE)
     except ValueError:  # a malformed cursor: start again from the newest
@@ -406,6 +417,7 @@ def _detail(strings: Mapping[str, str], anomaly: anomalies.Anomaly, lang: str) -
 async def anomalies_page(
     request: Request,
     state: StateDep,
+    db: SessionDep,
     since: Since = "",
     until: Until = "",
 ) -> Response:
@@ -425,6 +437,11 @@ async def anomalies_page(
         error = strings["audit.anomalies_bad_range"]
     report = None
     if error is None and overrides is not None:
+        described = {"since": iso(start), "until": iso(end), "overrides": overrides}
+        try:
+            await record_query(state, db, "anomalies", described, account, request.state.request_id)
+        except Problem as problem:  # not on the record: show nothing
+            return _problem_page(request, problem, account)
         report = await anomalies.find(state.sessions, start, end, overrides)
     params = report.params if report else {name: dict(rule.params) for name, rule in anomalies.RULES.items()}
     rules = []
