@@ -14,6 +14,7 @@ from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.logging import RequestContextMiddleware, configure
 from hub.schemas import BundleLookupRequest, LookupRequest
+from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from hub.web import auditor, counter, pages, portal, signin, verify_page
@@ -54,9 +55,9 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     errors.install(app, self_validating=self_validating)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)
-    # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo.
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(portal.router)
@@ -65,7 +66,10 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(auditor.router)
     app.include_router(verify_page.router)
     app.mount("/static", pages.static, name="static")
-    app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
+    if not settings.is_production:
+        # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo. They
+        # answer anyone with no token and no audit row, so production never serves them (/sandbox is a 404).
+        app.mount("/sandbox", sandbox_apps.create_app(settings.agency_database_url))
 
     original_openapi = app.openapi
 

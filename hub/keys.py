@@ -2,6 +2,12 @@
 
 Keys are files rather than database rows so that a database dump never contains them, and the audit pepper in
 particular stays outside the database: without it the subject commitments in the log cannot be brute-forced.
+
+Development creates whatever is missing on first start. Production does not: ``gongyu keys init`` creates the
+material once into ``GONGYU_KEY_DIR`` (``init_keys``), and start-up only checks it
+(``check_production_keys``), because a key generated silently by a misconfigured process (wrong directory,
+lost volume) would sign and commit under a key nobody provisioned, and the log and sealed numbers written
+under it would not survive the next start.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import base64
 import hashlib
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,10 +96,138 @@ class KeyRing:
     data_key: bytes
 
 
+TOKEN_KEY_FILE = "token-signing.ed25519.pem"  # noqa: S105 - a file name, not a secret
+LOG_KEY_FILE = "log-signing.ed25519.pem"
+DATA_KEY_FILE = "data.aes256"
+# Created by ``gongyu keys init`` too (hub/issuance/cli.py); production refuses to start without them rather
+# than let the first issuance create a document key and a CA in whatever directory it finds.
+ISSUANCE_FILES = ("issuance/cose/manifest.json", "issuance/ca.key.pem")
+# Words that mark a secret somebody typed in to get going rather than generated (case-insensitive).
+PLACEHOLDER_WORDS: tuple[bytes, ...] = (b"changeme", b"change-me", b"change_me", b"placeholder", b"example")
+PLACEHOLDER_WORDS += (b"secret", b"password", b"dummy", b"demo", b"test", b"xxxxxxxx", b"todo")
+# RFC 8032 section 7.1, TEST 1: the Ed25519 key found in every tutorial.
+_RFC8032_TEST_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+
+
+class KeyMaterialError(RuntimeError):
+    """Key material a production hub refuses to start with; the message lists every problem found."""
+
+
 def load_keyring(key_dir: Path, pepper_file: Path) -> KeyRing:
     return KeyRing(
-        token_key=load_or_create_ed25519(key_dir / "token-signing.ed25519.pem"),
-        log_key=load_or_create_ed25519(key_dir / "log-signing.ed25519.pem"),
+        token_key=load_or_create_ed25519(key_dir / TOKEN_KEY_FILE),
+        log_key=load_or_create_ed25519(key_dir / LOG_KEY_FILE),
         pepper=load_or_create_secret(pepper_file),
-        data_key=load_or_create_secret(key_dir / "data.aes256", 32)[:32],
+        data_key=load_or_create_secret(key_dir / DATA_KEY_FILE, 32)[:32],
     )
+
+
+def placeholder_secret(data: bytes) -> bool:
+    """A secret that was typed or copied rather than generated: a known word, or too few distinct bytes.
+
+    32 random bytes have about 30 distinct values and a hex or base64 rendering at least 12; fewer than 8
+    means a repeated pattern (``0000…``, ``abab…``). The word list catches ``changeme``-style values.
+    """
+    lowered = data.lower()
+    return len(set(data)) < 8 or any(word in lowered for word in PLACEHOLDER_WORDS)
+
+
+def _placeholder_ed25519(path: Path) -> bool:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        return False  # not an Ed25519 key at all; load_keyring reports that with its own message
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return raw == _RFC8032_TEST_SEED or len(set(raw)) < 8
+
+
+def _open_to_others(path: Path) -> bool:
+    return bool(stat.S_IMODE(path.stat().st_mode) & 0o077)
+
+
+def check_production_keys(key_dir: Path, pepper_file: Path, database_dir: Path | None) -> None:
+    """Refuse missing, group/world-accessible or placeholder key material, and keys beside the database.
+
+    ``database_dir`` is the directory of the hub's SQLite file (None on PostgreSQL): whoever copies that
+    directory (a backup, a support bundle) must not get the pepper, without which the log's subject
+    commitments cannot be brute-forced, nor the data key that seals resident numbers. Every problem is
+    listed at once, so one ``gongyu keys init`` or ``chmod`` fixes them all.
+    """
+    problems: list[str] = []
+    if not key_dir.is_dir():
+        raise KeyMaterialError(
+            f"refusing to start in production: key directory {key_dir} does not exist "
+            "(create it with `gongyu keys init`)"
+        )
+    for root, dirs, files in os.walk(key_dir):
+        for name in [".", *dirs, *files]:
+            path = Path(root) / name
+            if _open_to_others(path):
+                mode = stat.S_IMODE(path.stat().st_mode)
+                wanted = "700" if path.is_dir() else "600"
+                problems.append(f"{path.resolve()} is group/world-accessible (mode {mode:o}; chmod {wanted})")
+    secrets_ = {key_dir / DATA_KEY_FILE: 32, pepper_file: 32}
+    signing = [key_dir / TOKEN_KEY_FILE, key_dir / LOG_KEY_FILE]
+    for path in [*secrets_, *signing, *(key_dir / name for name in ISSUANCE_FILES)]:
+        if not path.is_file():
+            problems.append(f"{path} is missing (create it with `gongyu keys init`)")
+    if pepper_file.is_file() and _open_to_others(pepper_file) and not pepper_file.is_relative_to(key_dir):
+        problems.append(f"{pepper_file} is group/world-accessible (chmod 600)")
+    for path, size in secrets_.items():
+        if path.is_file() and not _open_to_others(path):
+            data = path.read_bytes()
+            if len(data) < size or placeholder_secret(data):
+                problems.append(f"{path} holds a placeholder, not a generated secret (`gongyu keys init`)")
+    for path in signing:
+        if path.is_file() and not _open_to_others(path) and _placeholder_ed25519(path):
+            problems.append(f"{path} holds a well-known or placeholder key, not a generated one")
+    if database_dir is not None:
+        for what, path in (("the audit pepper", pepper_file), ("the key directory", key_dir)):
+            if path.resolve().is_relative_to(database_dir.resolve()):
+                problems.append(
+                    f"{what} ({path}) is stored next to the database in {database_dir}: "
+                    "a copy of the database directory would carry it; keep it elsewhere"
+                )
+    if problems:
+        raise KeyMaterialError("refusing to start in production:\n- " + "\n- ".join(problems))
+
+
+def init_keys(key_dir: Path, pepper_file: Path) -> list[tuple[Path, str]]:
+    """Create the hub's key material (``gongyu keys init``): 0700 directory, 0600 files; never replace a key.
+
+    An existing key is kept (replacing the log key or the pepper would orphan everything written under it),
+    but tightened to 0600 and refused if it is a placeholder. Returns each file with ``created`` or ``kept``.
+    """
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(key_dir, 0o700)
+    pepper_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    existed = {path: path.exists() for path in _keyring_files(key_dir, pepper_file)}
+    for path, there in existed.items():
+        if there:
+            os.chmod(path, 0o600)
+            pem = path.suffix == ".pem"
+            if _placeholder_ed25519(path) if pem else placeholder_secret(path.read_bytes()):
+                raise KeyMaterialError(
+                    f"{path} holds a placeholder; remove it, then `gongyu keys init` again"
+                )
+    load_keyring(key_dir, pepper_file)
+    return [(path, "kept" if there else "created") for path, there in existed.items()]
+
+
+def restrict_permissions(key_dir: Path) -> None:
+    """Owner-only access under ``key_dir``: 0700 directories, 0600 files (what production start-up demands).
+
+    Files written here are already 0600, but intermediate directories (``issuance/``) are created with the
+    process umask; this closes them after a ``keys init`` or a restore from a backup.
+    """
+    for root, dirs, files in os.walk(key_dir):
+        os.chmod(root, 0o700)
+        for name in dirs:
+            os.chmod(Path(root) / name, 0o700)
+        for name in files:
+            os.chmod(Path(root) / name, 0o600)
+
+
+def _keyring_files(key_dir: Path, pepper_file: Path) -> list[Path]:
+    return [key_dir / TOKEN_KEY_FILE, key_dir / LOG_KEY_FILE, key_dir / DATA_KEY_FILE, pepper_file]

@@ -4,6 +4,9 @@ The embedded default (SQLite under ``./var/``) needs no setup so that a newcomer
 command; production points ``GONGYU_DATABASE_URL`` at PostgreSQL. Agency databases are derived from the hub's
 URL unless given explicitly, so one switch moves the whole demo to PostgreSQL. The agencies the hub connects
 to are configuration too (``GONGYU_AGENCIES``); the default is the sandbox set the demo serves itself.
+
+``GONGYU_ENVIRONMENT=production`` turns those conveniences off: nothing is derived that would point at the
+sandbox (agencies, their addresses and the key directory must all be named): ``Settings.production_problems``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ def sandbox_agencies() -> dict[str, AgencyConfig]:
         "nts": AgencyConfig(kind="rest"),
         "nhis": AgencyConfig(kind="rest"),
     }
+
+
+class ConfigurationError(RuntimeError):
+    """A setting a production hub refuses to start with; the message says which and what to set instead."""
 
 
 class Settings(BaseSettings):
@@ -114,6 +121,56 @@ class Settings(BaseSettings):
             if not AGENCY_NAME.fullmatch(name):
                 raise ValueError(f"agency name {name!r}: a-z, 0-9 and _, starting with a letter, at most 40")
         return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def production_problems(self) -> list[str]:
+        """What this configuration lacks to run in production (empty when nothing, or when not production).
+
+        The development defaults all lead to the sandbox: the sandbox agency set, agency databases derived
+        beside the hub's, HTTP agencies at ``{public_url}/sandbox/...`` and keys under ``var/``. Each is
+        fine for the demo and wrong in production, where the sandbox is neither served nor wired, so
+        production requires each to be named rather than silently falling back to it.
+        """
+        if not self.is_production:
+            return []
+        problems = []
+        if "agencies" not in self.model_fields_set:
+            problems.append(
+                "GONGYU_AGENCIES is not set: production does not use the sandbox agencies; name the agencies "
+                'the hub connects to, e.g. {"mois": {"kind": "sql"}, "nts": {"kind": "rest"}}'
+            )
+        else:
+            for name, agency in self.agencies.items():
+                if agency.kind == "sql" and name not in self.agency_database_urls:
+                    problems.append(
+                        f"agency {name!r}: no database URL in GONGYU_AGENCY_DATABASE_URLS (production does "
+                        "not derive the sandbox's database beside the hub's)"
+                    )
+                if agency.kind != "sql" and name not in self.agency_base_urls:
+                    problems.append(
+                        f"agency {name!r}: no base URL in GONGYU_AGENCY_BASE_URLS (production does not call "
+                        "the sandbox under /sandbox)"
+                    )
+        if self.key_dir is None:
+            problems.append("GONGYU_KEY_DIR is not set: create the keys with `gongyu keys init` into it")
+        return problems
+
+    def check_production(self) -> None:
+        """Raise ``ConfigurationError`` listing every production problem at once (one restart fixes all)."""
+        problems = self.production_problems()
+        if problems:
+            raise ConfigurationError("refusing to start in production:\n- " + "\n- ".join(problems))
+
+    @property
+    def sqlite_database_dir(self) -> Path | None:
+        """The directory holding the hub's SQLite database file (None on PostgreSQL or in memory)."""
+        url = make_url(self.effective_database_url)
+        if self.is_postgres or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database).resolve().parent
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -29,7 +29,7 @@ from hub.broker import Broker
 from hub.consents import ConsentApp
 from hub.db import create_engine, session_factory
 from hub.issuance.service import IssuanceService, build_issuance
-from hub.keys import KeyRing, load_keyring
+from hub.keys import KeyRing, check_production_keys, load_keyring
 from hub.settings import SANDBOX_XSD_DIR as SANDBOX_XSD_DIR  # re-exported: tests validate against court.xsd
 from hub.settings import Settings
 from hub.signing import MANIFEST_TYP, jws_signer
@@ -102,9 +102,12 @@ def build_adapters(settings: Settings, transport: httpx.AsyncBaseTransport | Non
     """Every agency of ``settings.agencies`` (default: the sandbox set), in the order configured.
 
     ``transport`` (tests) replaces the network for the HTTP agencies without an explicit base URL, which are
-    the sandbox agencies the hub serves itself under ``/sandbox``.
+    the sandbox agencies the hub serves itself under ``/sandbox``. In production the sandbox is not wired:
+    no in-process sandbox app is built, and a configuration that would fall back to a sandbox address is
+    refused (``Settings.check_production``) rather than quietly pointed at ``/sandbox``.
     """
-    if transport is None and settings.sandbox_transport == "asgi":
+    settings.check_production()
+    if transport is None and settings.sandbox_transport == "asgi" and not settings.is_production:
         transport = sandbox_transport(settings)
     registry = AdapterRegistry()
     for name, agency in settings.agencies.items():
@@ -121,6 +124,12 @@ def build_adapters(settings: Settings, transport: httpx.AsyncBaseTransport | Non
 def build_state(
     settings: Settings, catalog: SpecCatalog | None = None, adapters: AdapterRegistry | None = None
 ) -> HubState:
+    if settings.is_production:
+        # Before anything is built or generated: a production hub never creates its own keys on start-up.
+        settings.check_production()
+        check_production_keys(
+            settings.effective_key_dir, settings.effective_pepper_file, settings.sqlite_database_dir
+        )
     catalog = catalog if catalog is not None else load_catalog()
     adapters = adapters if adapters is not None else build_adapters(settings)
     adapters.validate((spec.type, spec.adapter, spec.query) for spec in catalog.values())

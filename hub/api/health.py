@@ -23,7 +23,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: StateDep) -> JSONResponse:
-    """The database and every agency adapter answer; 503 names whichever does not."""
+    """The database and every agency adapter answer; 503 names whichever does not.
+
+    ``environment`` says which mode answers, so a deployment check can tell a production hub from a demo
+    left running with its sandbox and demo accounts.
+    """
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2), state.engine.connect() as conn:
@@ -39,7 +43,12 @@ async def readyz(state: StateDep) -> JSONResponse:
             checks[f"agency:{name}"] = f"error:{exc.reason}"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        {
+            "status": "ok" if ready else "unavailable",
+            "environment": state.settings.environment,
+            "checks": checks,
+        },
+        status_code=200 if ready else 503,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -112,8 +113,12 @@ def accounts_add(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     org: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Create a local account for the web apps."""
+    """Create a local account for the web apps (in production, not with a password the demo publishes)."""
     from hub.auth.accounts import create_account
+
+    if Settings().is_production and published_demo_password(password):
+        console.print("[red]error:[/] that is a demo password, published in the README; choose another")
+        raise typer.Exit(2)
 
     async def run() -> None:
         engine, sessions = open_sessions(Settings())
@@ -138,7 +143,22 @@ def accounts_add(
     console.print(f"account [bold]{username}[/] created")
 
 
+def published_demo_password(password: str) -> bool:
+    """One of the demo's passwords (printed by ``gongyu demo``, in the README), ``resident<n>-demo`` too."""
+    return (
+        password in {a["password"] for a in DEMO_ACCOUNTS}
+        or re.fullmatch(r"resident\d+-demo", password) is not None
+    )
+
+
+class DemoRefused(RuntimeError):
+    """The demo's principals are never created in production (their passwords are published)."""
+
+
 async def seed_demo_principals(settings: Settings, residents: list[dict[str, str]]) -> None:
+    """Create the demo clients and accounts (``gongyu demo``); refused in production whoever calls it."""
+    if settings.is_production:
+        raise DemoRefused("demo clients and accounts cannot be created in production")
     from audit import SubjectCommitter
     from hub import resident_number
     from hub.auth.accounts import NumberSealer, create_account

@@ -41,12 +41,23 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="start the server when ready")
     ] = True,
 ) -> None:
-    """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve."""
+    """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve.
+
+    Refused in production: it creates accounts and clients whose passwords are printed here and in the
+    README, and fills agency databases with synthetic residents.
+    """
     from adapters.sandbox import mois
     from hub.keys import load_keyring
     from hub.migrate import upgrade
 
     settings = Settings()
+    if settings.is_production:
+        console.print(
+            "[red]error:[/] `gongyu demo` is refused in production (GONGYU_ENVIRONMENT=production): it "
+            "creates accounts and clients with published passwords. Use `gongyu keys init`, "
+            "`gongyu migrate`, `gongyu clients add` and `gongyu accounts add`."
+        )
+        raise typer.Exit(2)
     load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
     console.print(f"keys in {settings.effective_key_dir}")
     upgrade(settings)

@@ -1,4 +1,4 @@
-"""``gongyu doc verify`` and ``gongyu keys rotate``: offline verification and document-key rotation.
+"""``gongyu doc verify`` and ``gongyu keys init|rotate|list``: offline verification and the hub's keys.
 
 Mounted in ``hub/cli/__init__.py`` with::
 
@@ -21,7 +21,7 @@ from hub.issuance import qr
 from hub.issuance.verify import PdfVerification, TrustAnchors, verify_pdf
 
 doc_app = typer.Typer(help="Stamped e-documents.", no_args_is_help=True)
-keys_app = typer.Typer(help="Document-signing keys (QR payloads).", no_args_is_help=True)
+keys_app = typer.Typer(help="The hub's key material (init) and document-signing keys.", no_args_is_help=True)
 console = Console(stderr=True)
 
 EXIT = {"valid": 0, "invalid": 1, "expired": 3}
@@ -139,6 +139,42 @@ def doc_verify(
     else:
         _print_qr(qr_result)
     raise typer.Exit(EXIT[qr_result.status])
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create every key into GONGYU_KEY_DIR (0700 directory, 0600 files); an existing key is never replaced.
+
+    Production hubs do not create keys on start-up; this is how they are provisioned: the token and log
+    signing keys, the data key, the audit pepper (``GONGYU_AUDIT_PEPPER_FILE``, default inside the key
+    directory), the first document-signing key and the issuance CA with its signer and time-stamping keys.
+    """
+    from hub.issuance.keys import DocumentKeyRing
+    from hub.issuance.pki import load_or_create_pki
+    from hub.keys import KeyMaterialError, check_production_keys, init_keys, restrict_permissions
+    from hub.settings import Settings
+
+    settings = Settings()
+    if settings.is_production and settings.key_dir is None:
+        console.print("[red]error:[/] set GONGYU_KEY_DIR: in production the keys live outside ./var")
+        raise typer.Exit(2)
+    key_dir = settings.effective_key_dir
+    try:
+        files = init_keys(key_dir, settings.effective_pepper_file)
+        manifest = key_dir / "issuance" / "cose" / DocumentKeyRing.MANIFEST
+        ca = key_dir / "issuance" / "ca.key.pem"
+        had = {manifest: manifest.exists(), ca: ca.exists()}
+        DocumentKeyRing.load_or_create(key_dir / "issuance" / "cose")
+        load_or_create_pki(key_dir / "issuance")
+        restrict_permissions(key_dir)
+        if settings.is_production:
+            check_production_keys(key_dir, settings.effective_pepper_file, settings.sqlite_database_dir)
+    except KeyMaterialError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    for path, what in [*files, *((path, "kept" if there else "created") for path, there in had.items())]:
+        console.print(f"{what:8} {path}")
+    console.print(f"[green]keys ready[/] in {key_dir} (0700; files 0600)")
 
 
 @keys_app.command("rotate")

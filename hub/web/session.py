@@ -24,6 +24,10 @@ LOGIN_CSRF_COOKIE = "gy_login_csrf"
 
 
 def _secure(request: Request) -> bool:
+    """Always in production (whatever host a proxy forwards); elsewhere except on plain-http localhost."""
+    running = getattr(request.app.state, "hub", None)
+    if running is not None and running.settings.is_production:
+        return True
     return request.url.hostname not in {"127.0.0.1", "localhost", "hub.test"} or request.url.scheme == "https"
 
 
