@@ -25,6 +25,7 @@ from hub.db import session_factory
 from hub.migrate import upgrade
 from hub.settings import Settings, sync_url
 from tests.conftest import _drop_pg
+from tests.helpers.append_only import lift_append_only
 
 pytestmark = pytest.mark.anyio
 EVENTS = 40
@@ -40,6 +41,7 @@ class FreshLog:
     def tamper(self, change: Callable[[Connection], object]) -> None:
         engine = create_engine(self.sync_url)
         with engine.begin() as conn:
+            lift_append_only(conn)  # the database refuses edits since migration 0007: step round it
             change(conn)
         engine.dispose()
 

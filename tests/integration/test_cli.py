@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.helpers.append_only import lift_append_only
+
 pytestmark = pytest.mark.slow
 
 
@@ -115,6 +117,7 @@ def test_audit_verify_export_and_prove_from_the_command_line(tmp_path: Path) -> 
 
     engine = create_engine(f"sqlite:///{tmp_path / 'gongyu.db'}")
     with engine.begin() as conn:
+        lift_append_only(conn)  # the database refuses edits since migration 0007: a tamperer steps round it
         conn.execute(text("UPDATE audit_events SET view = 'tampered' WHERE leaf_index = 4"))
     engine.dispose()
     tampered = gongyu(tmp_path, "audit", "verify")
