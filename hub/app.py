@@ -12,13 +12,16 @@ from adapters.sandbox import apps as sandbox_apps
 from hub import errors
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
+from hub.api import notifications as notifications_api
 from hub.logging import RequestContextMiddleware, configure
+from hub.notify import dispatch as notify_dispatch
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from hub.web import auditor, counter, pages, portal, signin, verify_page
 from hub.web import documents as my_documents
+from hub.web import home as home_page
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -35,12 +38,21 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
             integrating = asyncio.create_task(
                 hub_state.integrator.run(settings.integrator_interval_seconds, stop), name="audit-integrator"
             )
+        # The demo's notifications worker, in this process (0 turns it off where `gongyu worker` runs).
+        delivering = None
+        if settings.notify_interval_seconds > 0:
+            dispatcher = notify_dispatch.from_settings(settings, hub_state.sessions, hub_state.keys.data_key)
+            delivering = asyncio.create_task(
+                dispatcher.run(settings.notify_interval_seconds, stop), name="notify-worker"
+            )
         try:
             yield
         finally:
             stop.set()
             if integrating is not None:
                 await integrating
+            if delivering is not None:
+                await delivering
             if state is None:
                 await hub_state.close()
 
@@ -65,6 +77,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(counter.router)
     app.include_router(auditor.router)
     app.include_router(verify_page.router)
+    app.include_router(notifications_api.router)
+    app.include_router(home_page.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:
         # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo. They

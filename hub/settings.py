@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     font_cache_dir: Path | None = None
     # How often the audit integrator looks for new events; 0 turns the background task off (tests drive it).
     integrator_interval_seconds: float = Field(default=0.5, ge=0, le=1)
+    # Notifications (hub/notify): how often the in-process delivery loop polls the outbox (0 turns it off: run
+    # `gongyu worker` processes instead), how many messages a worker claims at once and for how long (a killed
+    # worker's claims are taken over when the lease runs out), and how often a failing delivery is retried
+    # (exponential back-off from the base, with jitter) before it becomes a dead letter.
+    notify_interval_seconds: float = Field(default=0.5, ge=0, le=60)
+    notify_batch_size: int = Field(default=100, ge=1, le=10_000)
+    notify_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    notify_max_attempts: int = Field(default=8, ge=1, le=100)
+    notify_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
     log_level: str = "INFO"
     log_json: bool = True
 

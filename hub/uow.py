@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit import AuditEvent, AuditLog, EventRef
 from hub.errors import Problem
+from hub.notify import outbox
 
 
 class AuditUnavailableProblem(Problem):
@@ -51,7 +52,7 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 class Trail:
-    """What a state change writes beside itself in its transaction: its audit event (and, next, its outbox).
+    """What a state change writes beside itself in its transaction: its audit event and its outbox rows.
 
     Services call :meth:`record` after making their change in the same session. If the event cannot be
     written the whole transaction is rolled back here, before the caller sees the error, so that a page
@@ -64,7 +65,9 @@ class Trail:
     async def record(self, session: AsyncSession, event: AuditEvent) -> EventRef:
         try:
             ref = await self.audit.append_in(session, event)
-            # The notifications outbox joins here: its rows for this event go into the same session.
+            # The notifications outbox joins here: its rows for this event go into the same session, so a
+            # notice exists exactly when its event committed; a failed insert fails the change closed too.
+            await outbox.announce(session, event)
         except Exception:
             await session.rollback()
             raise AuditUnavailableProblem() from None

@@ -9,9 +9,16 @@ from audit.models import AuditBase
 from consent.models import ConsentBase
 from hub.auth.models import HubBase
 from hub.issuance.models import IssuanceBase
+from hub.notify.models import NotifyBase
 
 config = context.config
-target_metadata = [HubBase.metadata, AuditBase.metadata, ConsentBase.metadata, IssuanceBase.metadata]
+target_metadata = [
+    HubBase.metadata,
+    AuditBase.metadata,
+    ConsentBase.metadata,
+    IssuanceBase.metadata,
+    NotifyBase.metadata,
+]
 
 
 def run_migrations_offline() -> None:

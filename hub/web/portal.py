@@ -25,6 +25,7 @@ from hub.auth.tokens import AccountPrincipal
 from hub.consents.service import consent_json
 from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
+from hub.notify import inbox as notify_inbox
 from hub.state import HubState
 from hub.web import days, session
 from hub.web.render import language, render
@@ -72,11 +73,25 @@ def _field_titles(state: HubState, document_type: str | None, names: list[str], 
 
 
 @router.get("/me", response_class=HTMLResponse)
-async def home(request: Request, state: StateDep) -> Response:
+async def home(request: Request, state: StateDep, db: SessionDep) -> Response:
+    """My start page, with my unread notices (newest first) and each one's verification code."""
     account = session.resident(request, state)
     if account is None:
         return session.login_redirect(request)
-    return render(request, "me.html", domains=("portal",), account=account)
+    lang = language(request)
+    unread = await notify_inbox.page(db, account.subject_commitment or "", limit=10, unread_only=True)
+    notices = [
+        notify_inbox.as_json(row, lang, state.keys.data_key, lambda d: _doc_title(state, d, lang))
+        for row in unread.items
+    ]
+    return render(
+        request,
+        "me.html",
+        domains=("portal", "notify"),
+        account=account,
+        notices=notices,
+        unread=unread.unread,
+    )
 
 
 # -- consents -----------------------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ def test_every_page_in_six_languages_is_complete_and_accessible(
             auditor = browser.new_context(viewport=DESK).new_page()
             sign_in(auditor, live_server, "auditor", "auditor-pw", "/")
             pages: list[tuple[Any, str, str]] = [
+                (public, "home", "/"),
                 (public, "login", "/login"),
                 (public, "verify", "/verify"),
                 (resident, "resident-home", "/me"),

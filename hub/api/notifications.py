@@ -1,0 +1,83 @@
+"""The resident's notices (``/v1/me/notifications``) and the public check of a notice's code.
+
+A notice is written in the transaction of the event it announces and shown here once the worker delivered it
+(``hub.notify``). ``POST /v1/notices/verify`` lets anyone who received a message claiming to be from the hub
+ask whether it was: the answer says when, through which channel and of what kind, never for whom or what it
+said, so a code read out by a stranger discloses nothing personal.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from audit.events import iso
+from hub import i18n
+from hub.deps import ResidentDep, SessionDep, StateDep
+from hub.errors import Problem
+from hub.notify import inbox
+from hub.state import HubState
+
+router = APIRouter(tags=["notifications"])
+UUID = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
+
+
+class VerifyIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64, examples=["7K3D-QX9M-A2PR"])
+
+
+def _titles(state: HubState, lang: str) -> Any:
+    def title(document_type: str | None) -> str:
+        spec = state.catalog.get(document_type or "")
+        return spec.titles.get(lang, document_type or "") if spec is not None else (document_type or "")
+
+    return title
+
+
+@router.get("/v1/me/notifications")
+async def my_notifications(
+    request: Request,
+    resident: ResidentDep,
+    state: StateDep,
+    db: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    unread_only: bool = False,
+) -> dict[str, Any]:
+    """My notices, newest first, in my language (``Accept-Language``), with the unread count."""
+    assert resident.subject_commitment is not None  # ResidentDep guarantees it
+    try:
+        found = await inbox.page(
+            db, resident.subject_commitment, cursor=cursor, limit=limit, unread_only=unread_only
+        )
+    except ValueError:
+        raise Problem(400, "invalid-cursor") from None
+    lang = i18n.negotiate(request.headers.get("accept-language"))
+    titles = _titles(state, lang)
+    return {
+        "unread": found.unread,
+        "items": [inbox.as_json(row, lang, state.keys.data_key, titles) for row in found.items],
+        "next_cursor": found.next_cursor,
+    }
+
+
+@router.post("/v1/me/notifications/{message_id}/read")
+async def mark_read(message_id: UUID, resident: ResidentDep, db: SessionDep) -> dict[str, Any]:
+    """Mark one of my notices read; marking it again changes nothing."""
+    assert resident.subject_commitment is not None
+    read_at = await inbox.mark_read(db, resident.subject_commitment, message_id)
+    if read_at is None:
+        raise Problem(404, "not-found")
+    return {
+        "id": message_id,
+        "read_at": iso(read_at),
+        "unread": await inbox.unread_count(db, resident.subject_commitment),
+    }
+
+
+@router.post("/v1/notices/verify")
+async def verify_notice(body: VerifyIn, db: SessionDep) -> dict[str, Any]:
+    """Whether the hub sent a message with this code; ``{"genuine": false}`` for any code it did not send."""
+    return await inbox.verify(db, body.code)

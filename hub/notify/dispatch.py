@@ -1,0 +1,268 @@
+"""Delivering the outbox: claim a batch under a lease, deliver each message, record how it went.
+
+A claim is one UPDATE that moves due rows to ``sending`` with a lease (``claimed_until``) and commits at once,
+so the lock lasts one statement, not the delivery. On PostgreSQL the rows are chosen with ``FOR UPDATE SKIP
+LOCKED``: several workers take disjoint batches without waiting for each other. SQLite has one writer at a
+time, which serialises claims by itself. A worker killed mid-batch leaves its rows in ``sending``; when their
+lease runs out they are due again and another worker takes them over. Delivery is therefore at least once;
+the stable ``message_id`` lets a receiver drop a duplicate.
+
+A failed delivery is retried with exponential back-off and jitter (so messages that failed together do not
+retry together); after ``max_attempts`` the message is a dead letter (``permanent-failure``), kept with its
+last error for operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audit.events import utcnow
+from hub.auth.models import AccountRow
+from hub.notify import codes
+from hub.notify.models import (
+    DELIVERED,
+    PERMANENT_FAILURE,
+    SENDING,
+    TEMPORARY_FAILURE,
+    WAITING,
+    OutboxRow,
+)
+from hub.notify.outbox import INBOX
+from hub.settings import Settings
+from hub.uow import transaction
+
+log = logging.getLogger("gongyu.notify")
+
+
+class PermanentFailure(Exception):
+    """The channel can never deliver this message (no such recipient, no such channel): no retry."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A claimed message, as a channel sees it (with its verification code, derived, never stored)."""
+
+    seq: int
+    message_id: str
+    event_id: str
+    kind: str
+    channel: str
+    subject_commitment: str | None
+    params: Mapping[str, Any]
+    attempts: int
+    code: str
+
+
+class Channel(Protocol):
+    """One way of reaching a recipient. Raise to fail: :class:`PermanentFailure` for good, else to retry."""
+
+    async def deliver(self, session: AsyncSession, message: Message) -> str | None:
+        """Deliver ``message``; the account it reached, if the channel knows it."""
+        ...
+
+
+class InboxChannel:
+    """Delivery to the inbox is the status change itself: the row becomes visible to its resident.
+
+    The account is resolved here, at delivery, and recorded: the inbox is keyed by the subject commitment
+    (so a resident who opens an account later still finds earlier notices, like the history page), while
+    channels that need an address (e-mail) will need the account.
+    """
+
+    async def deliver(self, session: AsyncSession, message: Message) -> str | None:
+        if message.subject_commitment is None:
+            raise PermanentFailure("no recipient")
+        found = await session.execute(
+            select(AccountRow.account_id)
+            .where(AccountRow.subject_commitment == message.subject_commitment, AccountRow.role == "resident")
+            .limit(1)
+        )
+        return found.scalar_one_or_none()
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 2.0
+    cap_seconds: float = 3600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempts: int) -> float:
+        """Exponential back-off with "equal jitter": half the step fixed, half drawn at random."""
+        step = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
+        return float(step / 2 + self.rng.uniform(0, step / 2))
+
+
+def _due(now: datetime) -> Any:
+    """Waiting and due, or sending under a lease that ran out (its worker died or hung)."""
+    return or_(
+        and_(OutboxRow.status.in_(WAITING), OutboxRow.next_attempt_at <= now),
+        and_(OutboxRow.status == SENDING, OutboxRow.claimed_until < now),
+    )
+
+
+class Dispatcher:
+    """Claims and delivers batches of outbox rows; one per worker process (or per in-process loop)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        code_key: bytes,
+        *,
+        channels: Mapping[str, Channel] | None = None,
+        batch_size: int = 100,
+        lease_seconds: float = 60.0,
+        retry: RetryPolicy | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.code_key = code_key
+        self.channels: Mapping[str, Channel] = channels if channels is not None else {INBOX: InboxChannel()}
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.retry = retry or RetryPolicy()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+    async def claim(self) -> list[Message]:
+        """Take up to ``batch_size`` due messages under a lease, committed before any delivery starts."""
+        now = utcnow()
+        async with transaction(self.sessions) as session:
+            # A read first: an idle poll takes no write lock (SQLite has one writer for the whole file).
+            candidates = select(OutboxRow.seq).where(_due(now)).order_by(OutboxRow.next_attempt_at)
+            candidates = candidates.limit(self.batch_size)
+            if session.get_bind().dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            else:
+                probe = await session.execute(select(OutboxRow.seq).where(_due(now)).limit(1))
+                if probe.first() is None:
+                    return []
+            claimed = await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq.in_(candidates.scalar_subquery()), _due(now))
+                .values(
+                    status=SENDING,
+                    claimed_until=now + self.lease,
+                    claimed_by=self.worker_id,
+                    attempts=OutboxRow.attempts + 1,
+                )
+                .returning(
+                    OutboxRow.seq,
+                    OutboxRow.message_id,
+                    OutboxRow.event_id,
+                    OutboxRow.kind,
+                    OutboxRow.channel,
+                    OutboxRow.subject_commitment,
+                    OutboxRow.params,
+                    OutboxRow.attempts,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            rows = claimed.all()
+        return [
+            Message(
+                seq=r.seq,
+                message_id=r.message_id,
+                event_id=r.event_id,
+                kind=r.kind,
+                channel=r.channel,
+                subject_commitment=r.subject_commitment,
+                params=r.params or {},
+                attempts=r.attempts,
+                code=codes.notice_code(self.code_key, r.message_id),
+            )
+            for r in sorted(rows, key=lambda r: r.seq)
+        ]
+
+    async def deliver(self, message: Message) -> str:
+        """Deliver one claimed message in a transaction of its own; the status it ends in."""
+        channel = self.channels.get(message.channel)
+        try:
+            async with transaction(self.sessions) as session:
+                if channel is None:
+                    raise PermanentFailure(f"no channel {message.channel!r}")
+                account_id = await channel.deliver(session, message)
+                done = await session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
+                    .values(
+                        status=DELIVERED,
+                        delivered_at=utcnow(),
+                        account_id=account_id,
+                        code_hash=codes.code_hash(message.code),
+                        claimed_until=None,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if done.rowcount == 0:  # type: ignore[attr-defined]
+                    # Our lease ran out and another worker took the message over: it finishes it, not us.
+                    log.warning("notify: lost the lease of %s", message.message_id)
+            return DELIVERED
+        except PermanentFailure as exc:
+            return await self._failed(message, str(exc), permanent=True)
+        except Exception as exc:  # any other failure is worth another try, until the attempts run out
+            log.warning("notify: delivery of %s failed: %r", message.message_id, exc)
+            return await self._failed(message, repr(exc), permanent=False)
+
+    async def _failed(self, message: Message, error: str, *, permanent: bool) -> str:
+        dead = permanent or message.attempts >= self.retry.max_attempts
+        status = PERMANENT_FAILURE if dead else TEMPORARY_FAILURE
+        next_at = utcnow() + timedelta(seconds=0 if dead else self.retry.delay(message.attempts))
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
+                .values(status=status, next_attempt_at=next_at, claimed_until=None, last_error=error[:500])
+                .execution_options(synchronize_session=False)
+            )
+        return status
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it; how many messages were claimed."""
+        batch = await self.claim()
+        for message in batch:
+            await self.deliver(message)
+        return len(batch)
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set: batch after batch while there is work, else a pause of ``interval``.
+
+        A failing database does not end the loop (the next poll tries again); a claim lost that way expires.
+        """
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("notify: dispatch failed")
+                claimed = 0
+            if claimed:
+                continue
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+
+def from_settings(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], code_key: bytes, **overrides: Any
+) -> Dispatcher:
+    """The dispatcher a hub process or ``gongyu worker`` runs, configured by ``GONGYU_NOTIFY_*``."""
+    options: dict[str, Any] = {
+        "batch_size": settings.notify_batch_size,
+        "lease_seconds": settings.notify_lease_seconds,
+        "retry": RetryPolicy(
+            max_attempts=settings.notify_max_attempts, base_seconds=settings.notify_backoff_seconds
+        ),
+    }
+    return Dispatcher(sessions, code_key, **{**options, **overrides})

@@ -1,0 +1,72 @@
+"""Tables owned by the notify package: the outbox, which is also the inbox.
+
+One row per message per channel, as GOV.UK Notify keeps a status per message and channel. The inbox is not a
+second table: an inbox message *is* the delivered outbox row of channel ``inbox`` (plus ``read_at``). A copy
+into a separate table would be a second write per delivery and a second place for the same message to
+disagree with itself; the status the worker sets is exactly what makes a message visible to its resident.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from audit.models import NAMING
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+CREATED: Final = "created"
+SENDING: Final = "sending"
+DELIVERED: Final = "delivered"
+TEMPORARY_FAILURE: Final = "temporary-failure"
+PERMANENT_FAILURE: Final = "permanent-failure"
+# A message in one of these is waiting for a worker (once its ``next_attempt_at`` has come).
+WAITING: Final = (CREATED, TEMPORARY_FAILURE)
+
+
+class NotifyBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class OutboxRow(NotifyBase):
+    """One message to one recipient through one channel, from ``created`` to delivered or dead.
+
+    ``seq`` orders the inbox and is its paging cursor; ``message_id`` is the stable id a receiver uses to drop
+    the duplicates at-least-once delivery can produce. The recipient is the event's subject commitment;
+    ``account_id`` is resolved by the worker at delivery time (the lookup's transaction, the hot path, gets
+    no extra query). ``params`` holds what the text needs (who, which document, the outcome): texts are
+    rendered when read, in the reader's language. ``code_hash`` is the SHA-256 of the message's verification
+    code, written at delivery; the code itself is never stored.
+    """
+
+    __tablename__ = "outbox"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_commitment: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(36))
+    channel: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(24))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (
+        # Exactly one message per event, channel and recipient, even if an event were announced twice.
+        UniqueConstraint("event_id", "channel", "subject_commitment", name="uq_outbox_event_channel_subject"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_inbox", "subject_commitment", "channel", "status", "seq"),
+    )
