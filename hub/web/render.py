@@ -2,6 +2,12 @@
 
 The language is the user's choice (``?lang=`` sets the ``gy_lang`` cookie, the chooser in every page header),
 then ``Accept-Language``, then Korean.
+
+Forms may only be sent to the hub itself (``form-action 'self'``), so an injected form cannot post a
+resident's input elsewhere. The one exception is the consent decision (``consent.html``): it is answered with
+a 303 to the bank's registered redirect URI, and browsers check a form's redirects against ``form-action``
+too, so that page also allows https origins (and http outside production, where the demo bank listens on
+127.0.0.1).
 """
 
 from __future__ import annotations
@@ -33,11 +39,18 @@ _env = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), undefined=_MissingTextFails
 )
 
-CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob:; connect-src 'self'; form-action 'self' http: https:; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
+
+def content_security_policy(form_action: str = "'self'") -> str:
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"media-src 'self' blob:; connect-src 'self'; form-action {form_action}; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+CSP: Final = content_security_policy()
+# Pages whose form is answered with a redirect to a client's registered redirect URI (see the module doc).
+REDIRECTING_FORMS: Final = frozenset({"consent.html"})
 LANG_COOKIE: Final = "gy_lang"
 # Catalog domains every page reads; a page adds its own (``render(..., domains=("auditor",))``).
 SHARED_DOMAINS: Final = ("pages", "common")
@@ -46,6 +59,15 @@ SHARED_DOMAINS: Final = ("pages", "common")
 def language(request: Request) -> str:
     chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
     return chosen if chosen in i18n.SUPPORTED else i18n.negotiate(request.headers.get("accept-language"))
+
+
+def page_csp(request: Request, template: str) -> str:
+    """The policy of one page: ``form-action 'self'`` unless its form redirects to a client (module doc)."""
+    if template not in REDIRECTING_FORMS:
+        return CSP
+    running = getattr(request.app.state, "hub", None)
+    production = running is not None and running.settings.is_production
+    return content_security_policy("'self' https:" if production else "'self' http: https:")
 
 
 def _switch_url(request: Request, lang: str) -> str:
@@ -75,7 +97,7 @@ def render(
         html,
         status_code=status_code,
         headers={
-            "Content-Security-Policy": CSP,
+            "Content-Security-Policy": page_csp(request, template),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",

@@ -1,4 +1,4 @@
-"""Response headers (issue 16, point 10): no caching of anything personal.
+"""Response headers (issue 16, point 10): no caching of anything personal, and forms posted to the hub only.
 
 ``Cache-Control: no-store`` is the default of every response (hub/security_headers.py explains why the rule
 is inverted); a route opts out only by setting its own ``Cache-Control``, and ``/static`` is left cacheable.
@@ -7,6 +7,7 @@ HSTS belongs to production (tests/api/test_production_mode.py); development and 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from hub.security_headers import SecurityHeadersMiddleware
 from hub.state import HubState
+from hub.web.render import CSP, page_csp
 from tests.conftest import account_bearer, bearer
 
 pytestmark = pytest.mark.anyio
@@ -52,6 +54,27 @@ async def test_static_files_stay_cacheable_and_no_hsts_outside_production(api: h
     assert "no-store" not in css.headers.get("cache-control", "")
     for path in ("/healthz", "/login", "/static/gongyu.css"):
         assert "strict-transport-security" not in (await api.get(path)).headers
+
+
+async def test_forms_post_to_the_hub_only(api: httpx.AsyncClient) -> None:
+    page = await api.get("/login")
+    policy = page.headers["content-security-policy"]
+    assert "form-action 'self';" in policy
+    assert policy == CSP
+    assert "http:" not in policy and "https:" not in policy
+
+
+def _request(production: bool) -> Request:
+    app = Starlette()
+    app.state.hub = SimpleNamespace(settings=SimpleNamespace(is_production=production))
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": [], "app": app})
+
+
+def test_only_the_consent_decision_may_redirect_a_form_to_the_bank() -> None:
+    """Its 303 goes to the bank's registered redirect URI, and browsers apply form-action to redirects."""
+    assert page_csp(_request(False), "login.html") == CSP
+    assert "form-action 'self' http: https:;" in page_csp(_request(False), "consent.html")
+    assert "form-action 'self' https:;" in page_csp(_request(True), "consent.html")  # production: https only
 
 
 async def test_a_route_that_sets_its_own_cache_control_keeps_it() -> None:
