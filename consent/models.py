@@ -42,6 +42,11 @@ class ConsentRequestRow(ConsentBase):
     decided_by: Mapped[str | None] = mapped_column(String(36))
     consent_id: Mapped[str | None] = mapped_column(String(36))
     open_token_hash: Mapped[str | None] = mapped_column(String(64))  # single-use counter QR link
+    # Counter requests only: the hash of the binding cookie set on the browser that opened the QR link, and
+    # the resident account that first viewed or decided the request there. Only that browser (and account)
+    # may view or decide it, so whoever sees the QR code over a shoulder cannot approve with their identity.
+    opened_by_hash: Mapped[str | None] = mapped_column(String(64))
+    bound_account_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (Index("ix_consent_requests_requester", "requester_id", "created_at"),)
 

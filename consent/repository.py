@@ -67,7 +67,14 @@ async def requests_by(
     return rows.scalars().all()
 
 
-async def consume_link(session: AsyncSession, request_id: str, digest: str, now: datetime) -> bool:
+async def consume_link(
+    session: AsyncSession, request_id: str, digest: str, now: datetime, opened_by_hash: str
+) -> bool:
+    """Spend the single-use link and bind the request to the opening browser, in one conditional UPDATE.
+
+    Two browsers racing with the same link cannot both win: the first UPDATE clears the token hash, the
+    second matches no row, so exactly one binding is ever stored.
+    """
     result = await session.execute(
         update(ConsentRequestRow)
         .where(
@@ -76,10 +83,24 @@ async def consume_link(session: AsyncSession, request_id: str, digest: str, now:
             ConsentRequestRow.status == "pending",
             ConsentRequestRow.expires_at > now,
         )
-        .values(open_token_hash=None)
+        .values(open_token_hash=None, opened_by_hash=opened_by_hash)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def bind_account(session: AsyncSession, request_id: str, account_id: str) -> None:
+    """Bind a pending request to the first resident account seen on its browser (never overwritten)."""
+    await session.execute(
+        update(ConsentRequestRow)
+        .where(
+            ConsentRequestRow.request_id == request_id,
+            ConsentRequestRow.bound_account_id.is_(None),
+            ConsentRequestRow.status == "pending",
+        )
+        .values(bound_account_id=account_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def count_use(

@@ -13,6 +13,7 @@ the audit event of the same change.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
@@ -101,6 +102,27 @@ class StatutoryAuthorizer:
 
 def _canonical(claims: dict[str, Any]) -> bytes:
     return bytes(rfc8785.dumps(claims))
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _bound_elsewhere(row: ConsentRequestRow, binding: str | None, account_id: str) -> bool:
+    """Whether a counter request may not be viewed or decided by this browser (``binding``) and account.
+
+    A counter request (``requester_kind`` "official") is shown as a QR code that anyone near the desk can
+    see. Opening its single-use link binds it to that browser; only a caller presenting the same binding
+    secret, and once a resident was seen there, only that resident, may go on. A request whose link was never
+    opened has no binding, so nobody can decide it yet. Bank requests (redirect flow) are not bound.
+    """
+    if row.requester_kind != "official":
+        return False
+    if row.opened_by_hash is None or not binding:
+        return True
+    if not hmac.compare_digest(row.opened_by_hash, _digest(binding)):
+        return True
+    return row.bound_account_id not in (None, account_id)
 
 
 class ConsentService:
@@ -256,13 +278,38 @@ class ConsentService:
             RequestView.of(r, now) for r in await repository.requests_by(session, requester_id, since, limit)
         ]
 
-    async def open_link(self, session: AsyncSession, request_id: str, token: str) -> RequestView:
-        """Consume a counter QR link: valid once, while the request is pending."""
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        if not await repository.consume_link(session, request_id, digest, self._now()):
+    async def open_link(self, session: AsyncSession, request_id: str, token: str) -> tuple[RequestView, str]:
+        """Consume a counter QR link (valid once, while the request is pending) and bind the request to it.
+
+        Returns the request and a fresh binding secret for the opening browser to keep (a cookie); only its
+        hash is stored. From now on only that browser may view or decide the request (``_bound_elsewhere``).
+        """
+        binding = secrets.token_urlsafe(32)
+        if not await repository.consume_link(
+            session, request_id, _digest(token), self._now(), _digest(binding)
+        ):
             raise ConsentError("link_used_or_expired")
         row = await session.get(ConsentRequestRow, request_id, populate_existing=True)
         assert row is not None
+        return RequestView.of(row, self._now()), binding
+
+    async def view_request(
+        self, session: AsyncSession, request_id: str, *, binding: str | None, account_id: str
+    ) -> RequestView | None:
+        """A request as the resident about to decide it sees it; None if there is no such request.
+
+        A counter request is refused (``request_bound_elsewhere``) to any browser but the one that opened its
+        link, and to any resident but the first one seen there, whom it is bound to from this view on.
+        """
+        row = await session.get(ConsentRequestRow, request_id)
+        if row is None:
+            return None
+        if _bound_elsewhere(row, binding, account_id):
+            raise ConsentError("request_bound_elsewhere")
+        if row.requester_kind == "official" and row.bound_account_id is None:
+            await repository.bind_account(session, request_id, account_id)
+            row = await session.get(ConsentRequestRow, request_id, populate_existing=True)
+            assert row is not None
         return RequestView.of(row, self._now())
 
     async def decide(
@@ -274,12 +321,19 @@ class ConsentService:
         *,
         acting_account: str,
         mandate_id: str | None,
+        binding: str | None = None,
     ) -> tuple[RequestView, ConsentView | None, str | None]:
-        """Approve or deny a pending request for ``resident`` (the principal); approval returns a receipt."""
+        """Approve or deny a pending request for ``resident`` (the principal); approval returns a receipt.
+
+        A counter request is decided only from the browser that opened its link (``binding``, the secret
+        ``open_link`` handed out) by the resident bound to it there; checked under the row lock.
+        """
         now = self._now()
         row = await session.get(ConsentRequestRow, request_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise ConsentError("request_not_found")
+        if _bound_elsewhere(row, binding, acting_account):
+            raise ConsentError("request_bound_elsewhere")
         view = RequestView.of(row, now)
         if view.status != "pending":
             raise ConsentError(f"request_{view.status}")
@@ -287,6 +341,8 @@ class ConsentService:
             raise ConsentError("request_not_for_you")
         row.decided_at, row.decided_by = now, acting_account
         row.subject_commitment = resident.subject_commitment
+        if row.requester_kind == "official":
+            row.bound_account_id = acting_account
         if not approve:
             row.status = "denied"
             await session.flush()

@@ -30,6 +30,7 @@ from hub.uow import Trail
 _ERRORS: dict[str, tuple[int, str]] = {
     "request_not_found": (404, "consent-request-not-found"),
     "request_not_for_you": (403, "consent-request-not-for-you"),
+    "request_bound_elsewhere": (403, "consent-request-bound-elsewhere"),
     "consent_not_found": (404, "consent-not-found"),
     "link_used_or_expired": (410, "link-expired"),
 }
@@ -276,10 +277,14 @@ class ConsentApp:
         )
         return view, token
 
-    async def open_link(self, session: AsyncSession, request_id: str, token: str, audit_id: str) -> None:
-        """The resident scanned the counter's QR code: the link is spent, and that is on the record."""
+    async def open_link(self, session: AsyncSession, request_id: str, token: str, audit_id: str) -> str:
+        """The resident scanned the counter's QR code: the link is spent, and that is on the record.
+
+        Returns the binding secret the opening browser must keep (the page sets it as a cookie): the request
+        is bound to that browser, and only it may view or decide the request (``request_for``, ``decide``).
+        """
         try:
-            view = await self.rules.open_link(session, request_id, token)
+            view, binding = await self.rules.open_link(session, request_id, token)
         except ConsentError as exc:
             raise consent_problem(exc) from None
         await self._record(
@@ -290,9 +295,26 @@ class ConsentApp:
             subject_commitment=view.subject_commitment,
             basis=f"request:{request_id}",
         )
+        return binding
 
     async def get_request(self, session: AsyncSession, request_id: str) -> RequestView | None:
         return await self.rules.get_request(session, request_id)
+
+    async def request_for(
+        self, session: AsyncSession, account: AccountPrincipal, request_id: str, binding: str | None
+    ) -> RequestView | None:
+        """A request as the signed-in resident about to decide it sees it (the decision page).
+
+        A counter request answers 403 ``consent-request-bound-elsewhere`` to any browser but the one that
+        opened its QR link (``binding``) and to any resident but the first one seen there; the first view
+        there binds the request to this resident. None when there is no such request.
+        """
+        try:
+            return await self.rules.view_request(
+                session, request_id, binding=binding, account_id=account.account_id
+            )
+        except ConsentError as exc:
+            raise consent_problem(exc) from None
 
     async def requests_by(
         self, session: AsyncSession, requester_id: str, since: datetime
@@ -309,8 +331,13 @@ class ConsentApp:
         approve: bool,
         mandate_id: str | None,
         audit_id: str,
+        binding: str | None = None,
     ) -> Decided:
-        """Approve or deny for oneself or for a principal by mandate; audited in the same transaction."""
+        """Approve or deny for oneself or for a principal by mandate; audited in the same transaction.
+
+        ``binding`` is the secret the browser that opened a counter QR link keeps; without the right one a
+        counter request is refused (403), so it cannot be decided through the API or from another browser.
+        """
         pending = await self.rules.get_request(session, request_id)
         if pending is None:
             raise Problem(404, "consent-request-not-found")
@@ -327,6 +354,7 @@ class ConsentApp:
                 approve,
                 acting_account=account.account_id,
                 mandate_id=mandate_id,
+                binding=binding,
             )
         except ConsentError as exc:
             raise consent_problem(exc) from None

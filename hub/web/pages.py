@@ -2,6 +2,11 @@
 
 They call the same application service as the API (``state.consent``, ``hub.consents``) in the request's
 transaction, so a decision made on a phone is audited and receipted exactly like one made through the API.
+
+A counter QR link binds its request to the phone that opens it: that browser gets a random binding cookie
+(HttpOnly, SameSite=Lax, only sent to ``/consent/{id}``) whose hash the request keeps, and the decision page
+and the decision itself answer 403 to any other browser, and to any resident but the first one seen on that
+phone. Whoever glimpses the QR code over a shoulder cannot approve the request with their own identity.
 """
 
 from __future__ import annotations
@@ -22,6 +27,22 @@ from hub.web.strings import STRINGS
 
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(directory=str(Path(__file__).resolve().parent / "static"))
+BINDING_COOKIE = "gy_consent_binding"
+BINDING_TTL = 1800  # seconds: outlives the request itself (15 minutes), which is what bounds the binding
+BOUND_ELSEWHERE = "consent-request-bound-elsewhere"
+
+
+def _bind_browser(request: Request, response: Response, request_id: str, binding: str) -> None:
+    """Give the browser that opened a counter QR link the secret that binds the request to it."""
+    response.set_cookie(
+        BINDING_COOKIE,
+        binding,
+        max_age=BINDING_TTL,
+        httponly=True,
+        samesite="lax",
+        secure=session._secure(request),
+        path=f"/consent/{request_id}",
+    )
 
 
 def _message(
@@ -70,16 +91,23 @@ async def consent_page(
     strings = STRINGS[language(request)]
     if t is not None:  # a counter QR link: single use, short-lived
         try:
-            await state.consent.open_link(db, request_id, t, request.state.request_id)
+            binding = await state.consent.open_link(db, request_id, t, request.state.request_id)
         except Problem as problem:
             if problem.status != 410:
                 raise
             return _message(request, strings["consent_title"], strings["link_expired"], status_code=410)
-        return RedirectResponse(f"/consent/{request_id}", status_code=303)
+        opened = RedirectResponse(f"/consent/{request_id}", status_code=303)
+        _bind_browser(request, opened, request_id, binding)
+        return opened
     account = session.current(request, state)
     if account is None or account.role != "resident":
         return session.login_redirect(request)
-    view = await state.consent.get_request(db, request_id)
+    try:
+        view = await state.consent.request_for(db, account, request_id, request.cookies.get(BINDING_COOKIE))
+    except Problem as problem:
+        if problem.slug != BOUND_ELSEWHERE:
+            raise
+        return _message(request, strings["consent_title"], strings["opened_elsewhere"], 403, account=account)
     if view is None:
         return _message(request, strings["consent_title"], strings["not_found"], 404, account=account)
     if view.subject_commitment not in (None, account.subject_commitment):
@@ -131,12 +159,20 @@ async def consent_decision(
     session.check_csrf(state, request, csrf)
     try:
         outcome = await state.consent.decide(
-            db, account, request_id, decision == "approve", mandate_id or None, request.state.request_id
+            db,
+            account,
+            request_id,
+            decision == "approve",
+            mandate_id or None,
+            request.state.request_id,
+            binding=request.cookies.get(BINDING_COOKIE),
         )
     except Problem as problem:
         if problem.status >= 500:
             raise  # nothing was decided: the caller gets the 503, not a friendly page claiming otherwise
         text = strings["request_closed"] if problem.status == 409 else strings["not_for_you"]
+        if problem.slug == BOUND_ELSEWHERE:
+            text = strings["opened_elsewhere"]
         return _message(request, strings["consent_title"], text, problem.status, account=account)
     if outcome.redirect_to:
         return RedirectResponse(outcome.redirect_to, status_code=303)
