@@ -230,8 +230,10 @@ async def counter_session(
 @router.get("/counter/sessions/{request_id}/status")
 async def counter_status(request_id: str, request: Request, state: StateDep, db: SessionDep) -> JSONResponse:
     official = session.official(request, state)
+    if official is None:
+        raise Problem(403, "role-required", role="official")
     view = await state.consent.get_request(db, request_id)
-    if official is None or view is None or view.requester_id != official.account_id:
+    if view is None or view.requester_id != official.account_id:
         return JSONResponse({"status": "unknown"}, status_code=404)
     return JSONResponse({"status": view.status}, headers={"Cache-Control": "no-store"})
 
