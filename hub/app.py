@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapters.sandbox import apps as sandbox_apps
-from hub import errors
+from hub import body_limit, errors
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import notifications as notifications_api
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     # the verify page caps its body and reads a picture (binary, so NUL bytes) itself.
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     errors.install(app, self_validating=self_validating)
+    app.add_middleware(body_limit.BodyLimitMiddleware)  # 413 before the NUL check reads a body
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
