@@ -5,7 +5,7 @@ inbox is the delivered rows of channel ``inbox`` plus ``read_at``; the verificat
 its hash, written at delivery.
 
 Revision ID: 0009
-Revises: 0007 (re-point to 0008 when it lands)
+Revises: 0008
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
