@@ -267,14 +267,22 @@ class Broker:
         return {"bundle": bundle.id, "complete": complete, "results": list(results)}
 
     def _refusal(self, reason: str, actor: Actor, basis: Basis, document: DocumentSpec, view: str) -> Problem:
+        """The problem for a refused decision; its detail names only values the hub itself vouches for.
+
+        The document type and view were checked against the catalog by now, but the statute is the client's
+        text: it is named only when it is one the hub granted this client (from the signed token), otherwise
+        replaced by a dash. The request models already refuse resident-number shapes in a statute; this keeps
+        the detail from echoing unvetted input even if a caller reaches here another way.
+        """
         if reason.startswith("consent_"):
             status = 404 if reason == "consent_not_found" else 403
             return Problem(status, reason.replace("_", "-"), extra={"reason": reason})
+        statute = basis.statute if basis.statute in actor.statutes else "—"
         return Problem(
             403,
             "basis-not-allowed",
             extra={"reason": reason},
-            statute=basis.statute,
+            statute=statute,
             client_kind=actor.client_kind,
             view=view,
             document_type=document.type,

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.resident_number import scrub
+from hub.resident_number import contains_resident_number, scrub
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 access_log = logging.getLogger("gongyu.access")
@@ -52,8 +52,32 @@ def configure(level: str = "INFO", json_lines: bool = True) -> None:
     root.propagate = False
 
 
+def new_request_id() -> str:
+    """A fresh request id that is itself free of resident-number shapes.
+
+    A uuid4's hex form can, by chance (a few per cent of them), hold a run of 13 digits; the request id goes
+    into every audit event of the request, so such a draw is simply redrawn.
+    """
+    while True:
+        candidate = uuid.uuid4().hex
+        if not contains_resident_number(candidate):
+            return candidate
+
+
+def accepted_request_id(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is a safe token, otherwise a generated one.
+
+    Safe means 8-64 characters of ``[A-Za-z0-9._-]`` *and* nothing shaped like a resident number: the id is
+    written into the audit log (append-only, no way to remove it later) and echoed in the response header and
+    problem ``instance``. A caller that sends something else gets our id back, so it can still correlate.
+    """
+    if _REQUEST_ID.match(incoming) and not contains_resident_number(incoming):
+        return incoming
+    return new_request_id()
+
+
 class RequestContextMiddleware:
-    """Assigns the request id (or accepts a well-formed X-Request-ID) and writes the access log line."""
+    """Assigns the request id (or accepts a safe X-Request-ID) and writes the access log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,7 +87,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = accepted_request_id(incoming)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

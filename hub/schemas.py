@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub.resident_number import LOOKS_LIKE
+from hub.resident_number import contains_resident_number
 
 _CODE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
+def refuse_resident_number(value: str) -> str:
+    """A field validator's body: refuse a resident-number shape, naming the error kind and never the value."""
+    if contains_resident_number(value):
+        raise PydanticCustomError(
+            "resident_number_shape", "must not hold anything shaped like a resident registration number"
+        )
+    return value
+
+
 class _Body(BaseModel):
+    """A request body: no unknown keys, no NUL, and no resident-number shapes outside the subject's field.
+
+    Every string field of these bodies can reach the audit log (purpose code and text, statute, document type
+    and view before the catalog is consulted, bundle) or a problem's detail. The log is append-only and
+    integrated into a Merkle tree, so a number written there cannot be removed: refuse it at parse time, where
+    the refusal names only the field and the error kind (``resident_number_shape``), never the value.
+    """
+
     model_config = ConfigDict(extra="forbid")
+    # Fields that carry a resident number on purpose (checked and committed by the broker, never logged).
+    resident_number_fields: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
         # PostgreSQL text (the audit log's included) cannot hold U+0000; refuse it here, where it is audited.
-        if isinstance(value, str) and "\x00" in value:
+        if "\x00" in value:
             raise PydanticCustomError("string_nul", "must not contain NUL (U+0000) characters")
-        return value
+        if info.field_name in cls.resident_number_fields:
+            return value
+        return refuse_resident_number(value)
 
 
 class SubjectIn(_Body):
+    resident_number_fields: ClassVar[frozenset[str]] = frozenset({"resident_number"})
     # Checked by the broker (not here) so that a malformed number gets its own audited problem type.
     resident_number: str = Field(
         min_length=1, max_length=32, description="YYMMDD-GNNNNNN; body only, never URLs"
@@ -32,16 +56,10 @@ class SubjectIn(_Body):
 
 
 class PurposeIn(_Body):
+    """Code and free text both land in the audit log: ``_Body`` refuses resident-number shapes in each."""
+
     code: str = Field(pattern=_CODE, examples=["loan-screening"])
     text: str | None = Field(default=None, max_length=200)
-
-    @field_validator("text")
-    @classmethod
-    def _no_resident_numbers(cls, value: str | None) -> str | None:
-        # Free text lands in the audit log, which must never hold a resident number.
-        if value is not None and LOOKS_LIKE.search(value):
-            raise ValueError("purpose text must not contain a resident registration number")
-        return value
 
 
 class BasisIn(_Body):
