@@ -82,7 +82,7 @@ async def issuance_pdf(number: str, client: ClientDep, state: StateDep) -> Respo
     response_model=RevocationOut,
     responses=_problems(
         s403="only agency clients may revoke",
-        s404="no such issuance",
+        s404="no such issuance, or one another organisation issued",
         s409="already revoked",
         s422="malformed number or reason",
     ),
@@ -116,8 +116,9 @@ async def verify(body: VerifyRequest, request: Request, state: StateDep, db: Ses
     """Is this e-document genuine? By QR payload (signature, then revocation) or by issuance number.
 
     Answers ``valid``, ``revoked``, ``expired``, ``unknown`` or (for a QR that fails its checks) ``invalid``,
-    with a reason; within the retention window a valid document's content, after it only metadata. Every
-    verification by number is an audit event the resident sees.
+    with a reason. By number alone: the status and what kind of document it is, nothing personal, and no audit
+    event (anyone may ask; the service counts these). With the number *and* the check code printed beside it:
+    the full record and, within the retention window, the content, an audit event the resident sees.
     """
     service = state.issuance
     if body.qr_payload is not None:

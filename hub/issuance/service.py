@@ -29,6 +29,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
-from audit.events import Outcome, iso, utcnow
+from audit.events import iso, utcnow
 from consent import Actor
 from document_specs.loader import SpecCatalog
 from document_specs.model import DocumentSpec
@@ -64,6 +65,7 @@ from hub.issuance.schemas import (
 )
 from hub.issuance.signing import PdfSigner
 from hub.issuance.tsa import HttpTimeStamper, TimeStampAuthority
+from hub.resident_number import contains_resident_number
 from hub.schemas import LookupRequest, LookupResponse, PurposeIn
 from hub.uow import Trail, commit_now
 
@@ -173,6 +175,10 @@ class IssuanceService:
         self.signing = _Signing(config)
         self._last_purge = 0.0
         self._render_lock = threading.Lock()
+        # Verifications by number that disclose nothing personal (malformed, unknown, wrong check code, status
+        # only) are counted here instead of being audited: anyone may send them, and an audit row each would
+        # let anyone grow the permanent log without bound. In-process and per worker; see ``verify_counts``.
+        self.verify_counts: Counter[str] = Counter()
 
     # --- published keys ---
 
@@ -267,7 +273,13 @@ class IssuanceService:
         view: str,
         request_id: str,
     ) -> IssuanceOut:
-        """A resident's e-document of their own records (basis ``self``), fetched through the audited path."""
+        """A resident's e-document of their own records (basis ``self``), fetched through the audited path.
+
+        The document type and view come from a form and are written into the audit event before the catalog
+        is consulted, so a resident-number shape in either is refused first, unaudited and unechoed.
+        """
+        if contains_resident_number(document_type) or contains_resident_number(view):
+            raise Problem(422, "validation-error", errors="document (resident_number_shape)")
         commitment = self.broker.committer.commit(subject)
         spec = self.catalog.get(document_type)
         if spec is not None and not spec.issuable:
@@ -478,6 +490,18 @@ class IssuanceService:
     # --- verification ---
 
     def _metadata(self, row: IssuanceRow) -> dict[str, Any]:
+        """Everything on record about an issuance except its content (shown to a holder of the check code)."""
+        return {
+            **self._public_metadata(row),
+            "revocation_reason": row.revocation_reason,
+            "pdf_sha256": row.pdf_sha256,
+        }
+
+    def _public_metadata(self, row: IssuanceRow) -> dict[str, Any]:
+        """What the number alone may learn: the kind of document, who holds it, when it was issued and until
+        when it is kept, and when it was revoked. Nothing about the person: no field, no revocation reason
+        (agency free text that may describe the resident's situation), no PDF hash (tied to the content).
+        """
         spec = self.catalog.get(row.document_type)
         view = spec.view(row.view) if spec else None
         return {
@@ -491,8 +515,6 @@ class IssuanceService:
             "issued_at": iso(aware(row.issued_at)),
             "retain_until": iso(aware(row.retain_until)),
             "revoked_at": iso(aware(row.revoked_at)) if row.revoked_at else None,
-            "revocation_reason": row.revocation_reason,
-            "pdf_sha256": row.pdf_sha256,
         }
 
     def _content(self, row: IssuanceRow, fields: dict[str, Any]) -> ContentOut:
@@ -503,53 +525,76 @@ class IssuanceService:
     async def verify_number(
         self, session: AsyncSession, text: str, check: str | None, actor: Actor | None, request_id: str
     ) -> VerificationOut:
-        """Verify by issuance number; the verification is an audit event in ``session``'s transaction."""
+        """Verify by issuance number: the number alone gives the status, number and check code the content.
+
+        The 16-digit number is printed on the paper and passed around; the 6-digit check code beside it is
+        keyed by the hub's data key, so only someone who saw the document has both. Hence:
+
+        - malformed number: 422 ``invalid-issuance-number``; unknown number or wrong check code: ``unknown``;
+          number alone: the status (valid, revoked, expired) with :meth:`_public_metadata`. None of these is
+          audited (nothing personal is disclosed, and anyone can send them): each is counted in
+          :attr:`verify_counts` instead.
+        - number and the right check code: the full record, and the content within the retention window,
+          audited as an event the resident sees, in ``session``'s transaction.
+        """
         try:
             number = numbers.parse(text)
         except numbers.InvalidIssuanceNumber as exc:
+            self.verify_counts["number_malformed"] += 1
             raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
         now = utcnow()
         row = await self.repository.get_in(session, number)
+        if row is None or row.status not in {"valid", "revoked"}:
+            self.verify_counts["number_unknown"] += 1
+            return VerificationOut(status="unknown", reason="not_on_record", method="number")
+        expired = now > aware(row.retain_until) or row.content_enc is None
+        if check is None:
+            self.verify_counts["number_status_only"] += 1
+            public = self._public_metadata(row)
+            if row.status == "revoked":
+                return VerificationOut(
+                    status="revoked", reason="revoked_status_only", method="number", **public
+                )
+            if expired:
+                return VerificationOut(
+                    status="expired", reason="retention_elapsed", method="number", **public
+                )
+            return VerificationOut(status="valid", reason="status_only", method="number", **public)
+        if not hmac.compare_digest(check.strip().encode(), self._crypto.check_code(number).encode()):
+            self.verify_counts["number_check_mismatch"] += 1
+            return VerificationOut(status="unknown", reason="not_on_record", method="number")
 
-        async def record(outcome: Outcome, reason: str, fields: tuple[str, ...] = ()) -> AuditRef:
-            known = row is not None and row.status in {"valid", "revoked"}
+        async def record(reason: str, fields: tuple[str, ...] = ()) -> AuditRef:
             event = AuditEvent(
                 kind="verification",
                 actor_kind=audit_kind(actor),
                 actor_id=actor.id if actor is not None else "public",
                 actor_org=actor.org if actor is not None else None,
-                subject_commitment=row.subject_commitment if known and row else None,
-                document_type=row.document_type if known and row else None,
-                view=row.view if known and row else None,
+                subject_commitment=row.subject_commitment,
+                document_type=row.document_type,
+                view=row.view,
                 fields=fields,
-                basis=f"issuance:{row.issuance_id}" if known and row else None,
-                outcome=outcome,
+                basis=f"issuance:{row.issuance_id}",
+                outcome="ok",
                 reason=reason,
                 request_id=request_id,
             )
             return AuditRef(event_id=(await self.trail.record(session, event)).event_id)
 
-        if row is None or row.status not in {"valid", "revoked"}:
-            audit = await record("not_found", "unknown_number")
-            return VerificationOut(status="unknown", reason="not_on_record", method="number", audit=audit)
-        if check is not None and not hmac.compare_digest(
-            check.strip().encode(), self._crypto.check_code(number).encode()
-        ):
-            audit = await record("denied", "check_code_mismatch")
-            return VerificationOut(status="unknown", reason="not_on_record", method="number", audit=audit)
         meta = self._metadata(row)
         if row.status == "revoked":
-            audit = await record("ok", "revoked")
+            audit = await record("revoked")
             return VerificationOut(status="revoked", reason="revoked", method="number", audit=audit, **meta)
-        if now > aware(row.retain_until) or row.content_enc is None:
-            audit = await record("ok", "expired")
+        if expired:
+            audit = await record("expired")
             return VerificationOut(
                 status="expired", reason="retention_elapsed", method="number", audit=audit, **meta
             )
+        assert row.content_enc is not None
         content = json.loads(self._crypto.open(row.content_enc, row.issuance_id))
         spec = self.catalog.get(row.document_type)
         released = released_field_names(spec, row.view) if spec and spec.view(row.view) else ()
-        audit = await record("ok", "valid", released)
+        audit = await record("valid", released)
         return VerificationOut(
             status="valid",
             reason="on_record",
@@ -609,7 +654,11 @@ class IssuanceService:
     async def revoke(
         self, session: AsyncSession, actor: Actor, text: str, reason: str, request_id: str
     ) -> RevocationOut:
-        """Valid → revoked and its audit event in ``session``'s transaction: both commit, or neither does."""
+        """Valid → revoked and its audit event in ``session``'s transaction: both commit, or neither does.
+
+        Only an agency client of the organisation that issued the document may revoke it; any other agency is
+        answered 404, exactly as for a number that does not exist, so the answer tells it nothing.
+        """
         if actor.client_kind != "agency":
             raise Problem(403, "revocation-not-allowed")
         try:
@@ -617,8 +666,8 @@ class IssuanceService:
         except numbers.InvalidIssuanceNumber as exc:
             raise Problem(422, "invalid-issuance-number", extra={"reason": exc.reason}) from None
         row = await self.repository.get_in(session, number)
-        if row is None or row.status not in {"valid", "revoked"}:
-            raise Problem(404, "issuance-not-found")
+        if row is None or row.status not in {"valid", "revoked"} or not _issued_by(row, actor):
+            raise Problem(404, "issuance-not-found")  # another organisation's: as if it did not exist
         at = utcnow()
         # The conditional UPDATE decides a race between two revocations; only the winner writes an event.
         if row.status == "revoked" or not await self.repository.revoke(session, number, actor.id, reason, at):
@@ -664,6 +713,14 @@ def ca_jwk(ca: Credential) -> dict[str, Any]:
         "nbf": int(ca.cert.not_valid_before_utc.timestamp()),
         "exp": int(ca.cert.not_valid_after_utc.timestamp()),
     }
+
+
+def _issued_by(row: IssuanceRow, actor: Actor) -> bool:
+    """Whether ``actor`` speaks for whoever had the document issued: the same requester, or the same
+    organisation (an agency client and the officials of its counter share the organisation name)."""
+    if row.requester_id == actor.id:
+        return True
+    return bool(actor.org) and row.requester_org == actor.org
 
 
 def _with_digest(claims: qr.DocumentClaims, digest: bytes) -> qr.DocumentClaims:

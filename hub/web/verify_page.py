@@ -1,14 +1,16 @@
 """The public verification page (``/verify``, no sign-in): three ways in, one answer in large plain words.
 
-A visitor pastes the QR code text, types the issuance number (and the check code if the paper has one), or
-gives a picture of the QR code: ``static/verify_scan.js`` reads it in the browser with ``BarcodeDetector``
+A visitor pastes the QR code text, types the issuance number (with the check code printed beside it to see
+the content: the number alone shows only the status and the kind of document), or gives a picture of the QR
+code: ``static/verify_scan.js`` reads it in the browser with ``BarcodeDetector``
 (camera or file) where the browser has one, and otherwise posts the file, which the server reads with
 zxing-cpp. The answer is rendered by the server through the shared page layout (``render``), so the page works
 without script, in all six languages, under the strict Content-Security-Policy.
 
 The routes live here, with the page, rather than beside the ``/v1/verify`` API: the faces (``hub.api``,
 ``hub.web``) do not import each other, and both call the same ``IssuanceService``. A verification by number
-is an audit event written in the request's unit of work (``db: SessionDep``).
+and check code is an audit event written in the request's unit of work (``db: SessionDep``); the number alone
+discloses nothing personal and is only counted.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ REASONS: Final = frozenset(
     {
         "signature_valid",
         "on_record",
+        "status_only",
+        "revoked_status_only",
         "revoked",
         "retention_elapsed",
         "not_on_record",

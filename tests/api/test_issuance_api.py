@@ -25,9 +25,15 @@ pytestmark = pytest.mark.anyio
 NUMBER = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{4}$")
 
 
-async def _issue(api: httpx.AsyncClient, state: HubState, backend: Backend, index: int = 0) -> dict[str, str]:
-    body = lookup_body(backend.residents[index]["resident_number"])
-    response = await api.post("/v1/issuances", json=body, headers=bearer(state))
+AGENCY_STATUTE = "KR-RRA-29-2-1"  # the test agency's basis for a resident registration abstract
+
+
+async def _issue(
+    api: httpx.AsyncClient, state: HubState, backend: Backend, index: int = 0, client: str = "test-bank"
+) -> dict[str, str]:
+    statute = AGENCY_STATUTE if client == "test-agency" else "KR-FTRA-5-2"
+    body = lookup_body(backend.residents[index]["resident_number"], statute=statute)
+    response = await api.post("/v1/issuances", json=body, headers=bearer(state, client))
     assert response.status_code == 201, response.text
     issued: dict[str, str] = response.json()
     return issued
@@ -80,11 +86,36 @@ async def test_issue_audits_lookup_and_issuance_and_only_the_requester_gets_the_
     assert len(lookups) == 1 and lookups[0]["outcome"] == "ok"
 
 
-async def test_verify_by_number_shows_content_with_titles_and_is_audited(
+def _check(state: HubState, issued: dict[str, str]) -> str:
+    """The check code printed beside the number (what a verifier holding the paper types)."""
+    return state.issuance._crypto.check_code(issued["issuance_number"].replace("-", ""))
+
+
+async def test_verify_by_number_alone_is_status_only_and_not_audited(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     issued = await _issue(api, hub_state, backend, 1)
+    before, counted = len(audit_rows(backend)), hub_state.issuance.verify_counts["number_status_only"]
     response = await api.post("/v1/verify", json={"issuance_number": issued["issuance_number"]})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["status"], answer["reason"], answer["method"]) == ("valid", "status_only", "number")
+    assert answer["document_type"] == "resident_registration_abstract"
+    assert answer["document_title"]["ko"] == "주민등록표 초본" and "issued_at" in answer
+    assert not {"content", "pdf_sha256", "revocation_reason", "audit"} & set(answer)
+    assert backend.residents[1]["name_ko"] not in response.text
+    assert len(audit_rows(backend)) == before, "a status-only answer writes no audit row"
+    assert hub_state.issuance.verify_counts["number_status_only"] == counted + 1
+
+
+async def test_verify_by_number_and_check_code_shows_content_with_titles_and_is_audited(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    issued = await _issue(api, hub_state, backend, 1)
+    check = _check(hub_state, issued)
+    response = await api.post(
+        "/v1/verify", json={"issuance_number": issued["issuance_number"], "check": check}
+    )
     assert response.status_code == 200, response.text
     answer = response.json()
     assert (answer["status"], answer["method"]) == ("valid", "number")
@@ -100,7 +131,7 @@ async def test_verify_by_number_shows_content_with_titles_and_is_audited(
     # A client that verifies with its token is named in the resident's history.
     named = await api.post(
         "/v1/verify",
-        json={"issuance_number": issued["issuance_number"].replace("-", "")},
+        json={"issuance_number": issued["issuance_number"].replace("-", ""), "check": check},
         headers=bearer(hub_state, "test-agency"),
     )
     event = next(r for r in audit_rows(backend) if r["event_id"] == named.json()["audit"]["event_id"])
@@ -126,7 +157,7 @@ async def test_verify_by_qr_payload_and_a_forged_payload(
 async def test_revoked_document_shows_revoked_by_number_and_by_qr(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
-    issued = await _issue(api, hub_state, backend, 3)
+    issued = await _issue(api, hub_state, backend, 3, client="test-agency")
     number = issued["issuance_number"]
     refused = await api.post(
         f"/v1/issuances/{number}/revoke", json={"reason": "x"}, headers=bearer(hub_state)
@@ -140,27 +171,60 @@ async def test_revoked_document_shows_revoked_by_number_and_by_qr(
     assert again.status_code == 409
 
     by_number = (await api.post("/v1/verify", json={"issuance_number": number})).json()
-    assert (by_number["status"], by_number["revocation_reason"]) == ("revoked", "발급 오류")
-    assert "content" not in by_number
+    assert (by_number["status"], by_number["reason"]) == ("revoked", "revoked_status_only")
+    assert (
+        "revoked_at" in by_number and "revocation_reason" not in by_number
+    )  # the reason needs the check code
+    checked = {"issuance_number": number, "check": _check(hub_state, issued)}
+    with_check = (await api.post("/v1/verify", json=checked)).json()
+    assert (with_check["status"], with_check["revocation_reason"]) == ("revoked", "발급 오류")
+    assert "content" not in with_check
     by_qr = (await api.post("/v1/verify", json={"qr_payload": issued["qr_payload"]})).json()
     assert (by_qr["status"], by_qr["reason"]) == ("revoked", "revoked")
     event = next(r for r in audit_rows(backend) if r["event_id"] == revoked.json()["audit"]["event_id"])
     assert (event["kind"], event["actor_id"]) == ("revocation", "test-agency")
 
 
+async def test_only_the_issuing_organisation_may_revoke(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    by_agency = (await _issue(api, hub_state, backend, 4, client="test-agency"))["issuance_number"]
+    by_bank = (await _issue(api, hub_state, backend, 2))["issuance_number"]
+    other = {
+        "Authorization": f"Bearer {hub_state.tokens.issue('other-agency', 'agency', 'Other Office', [])}"
+    }
+    before = len(audit_rows(backend))
+    for number, headers in ((by_agency, other), (by_bank, bearer(hub_state, "test-agency"))):
+        refused = await api.post(
+            f"/v1/issuances/{number}/revoke", json={"reason": "not ours"}, headers=headers
+        )
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["type"] == "/problems/issuance-not-found"  # as if it did not exist
+        assert (await api.post("/v1/verify", json={"issuance_number": number})).json()["status"] == "valid"
+    assert len(audit_rows(backend)) == before
+    never = numbers.display(numbers.generate())
+    unknown = await api.post(f"/v1/issuances/{never}/revoke", json={"reason": "x"}, headers=other)
+    assert unknown.status_code == 404 and unknown.json() | {"instance": ""} == refused.json() | {
+        "instance": ""
+    }
+    own = await api.post(
+        f"/v1/issuances/{by_agency}/revoke",
+        json={"reason": "발급 오류"},
+        headers=bearer(hub_state, "test-agency"),
+    )
+    assert own.status_code == 200, own.text
+
+
 async def test_unknown_number_reveals_nothing_and_a_wrong_check_digit_is_a_clear_422(
     api: httpx.AsyncClient, hub_state: HubState, backend: Backend
 ) -> None:
     never_issued = numbers.display(numbers.generate())
+    before, counted = len(audit_rows(backend)), hub_state.issuance.verify_counts["number_unknown"]
     answer = (await api.post("/v1/verify", json={"issuance_number": never_issued})).json()
-    assert set(answer) == {"status", "reason", "method", "audit"}
+    assert set(answer) == {"status", "reason", "method"}
     assert (answer["status"], answer["reason"]) == ("unknown", "not_on_record")
-    event = next(r for r in audit_rows(backend) if r["event_id"] == answer["audit"]["event_id"])
-    assert (event["outcome"], event["subject_commitment"], event["document_type"]) == (
-        "not_found",
-        None,
-        None,
-    )
+    assert len(audit_rows(backend)) == before, "an unknown number writes no audit row; it is counted"
+    assert hub_state.issuance.verify_counts["number_unknown"] == counted + 1
 
     digits = never_issued.replace("-", "")
     wrong = numbers.display(digits[:-1] + str((int(digits[-1]) + 3) % 10))
@@ -187,8 +251,11 @@ async def test_wrong_check_code_answers_unknown(
     good = await api.post("/v1/verify", json={"issuance_number": issued["issuance_number"], "check": code})
     assert good.json()["status"] == "valid"
     wrong = f"{(int(code) + 1) % 10**6:06d}"
+    before = len(audit_rows(backend))
     bad = await api.post("/v1/verify", json={"issuance_number": issued["issuance_number"], "check": wrong})
-    assert set(bad.json()) == {"status", "reason", "method", "audit"} and bad.json()["status"] == "unknown"
+    assert set(bad.json()) == {"status", "reason", "method"} and bad.json()["status"] == "unknown"
+    assert len(audit_rows(backend)) == before, "a wrong check code writes no audit row; it is counted"
+    assert hub_state.issuance.verify_counts["number_check_mismatch"] >= 1
 
 
 async def test_after_retention_only_metadata_and_no_pdf(
@@ -280,7 +347,13 @@ async def test_the_verify_page_answers_by_number_and_qr_under_a_strict_csp(
     assert "전자문서 진위 확인" in (await api.get("/verify")).text
 
     issued = await _issue(api, hub_state, backend)
-    answer = await api.post("/verify?lang=ko", data={"issuance_number": issued["issuance_number"]})
+    status_only = await api.post("/verify?lang=ko", data={"issuance_number": issued["issuance_number"]})
+    assert status_only.status_code == 200
+    assert (
+        'data-status="valid"' in status_only.text and backend.residents[0]["name_ko"] not in status_only.text
+    )
+    typed = {"issuance_number": issued["issuance_number"], "check": _check(hub_state, issued)}
+    answer = await api.post("/verify?lang=ko", data=typed)
     assert answer.status_code == 200
     assert 'data-status="valid"' in answer.text and backend.residents[0]["name_ko"] in answer.text
     by_qr = await api.post("/verify?lang=en", data={"qr_payload": issued["qr_payload"]})
