@@ -139,7 +139,7 @@ PLACEHOLDERS = {
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
 FORMS: dict[str, dict[str, str]] = {
     "/consent/{request_id}": {"decision": "deny"},
-    "/me/documents": {"document": "resident_registration_abstract:basic"},
+    "/me/documents": {"document": "no_such_document:basic"},  # reached, refused, nothing issued
     "/counter": {"documents": "resident_registration_abstract:basic"},
     "/login": {"username": "nobody", "password": "wrong"},
 }
@@ -362,21 +362,24 @@ async def test_officials_and_residents_never_reach_each_others_sessions_or_docum
     status = await _call(client, hub_state, "GET", f"{session_path}/status", who[OFF_Y])
     assert status.status_code == 404
 
-    # Resident A's own e-document: nobody else downloads it, whatever their role.
-    resident = backend.residents[0]["resident_number"].replace("-", "")
+    # A resident's own e-document (resident2: other tests count resident0's): nobody else downloads it.
+    owner = account_bearer(hub_state, "resident2")
+    owner_caller = Caller(owner, owner["Authorization"].split(" ", 1)[1])
+    resident = backend.residents[2]["resident_number"].replace("-", "")
     async with transaction(hub_state.sessions) as session:
         issued = await hub_state.issuance.issue_own(
             session,
-            account_actor(_principal(hub_state, RES_A, who)),
+            account_actor(hub_state.tokens.verify_account(owner_caller.cookie or "")),
             resident,
             "resident_registration_abstract",
             "basic",
             "matrix-test",
         )
     number = issued.issuance_number
-    own = await _call(client, hub_state, "GET", f"/me/documents/{number}/pdf", who[RES_A])
+    own = await _call(client, hub_state, "GET", f"/me/documents/{number}/pdf", owner_caller)
     assert own.status_code == 200
     for role, path in (
+        (RES_A, f"/me/documents/{number}/pdf"),
         (RES_B, f"/me/documents/{number}/pdf"),
         (OFF_X, f"/counter/issuances/{number}/pdf"),
         (BANK, f"/v1/issuances/{number}/pdf"),
@@ -384,8 +387,3 @@ async def test_officials_and_residents_never_reach_each_others_sessions_or_docum
     ):
         response = await _call(client, hub_state, "GET", path, who[role])
         assert response.status_code == 404, (role, path, response.status_code)
-
-
-def _principal(state: HubState, role: str, who: dict[str, Caller]) -> Any:
-    token = who[role].headers["Authorization"].split(" ", 1)[1]
-    return state.tokens.verify_account(token)

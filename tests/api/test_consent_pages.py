@@ -101,7 +101,7 @@ async def test_counter_flow_qr_link_is_single_use_and_the_official_sees_the_docu
     assert backend.residents[1]["name_ko"] in shown.text, "the minimized document appears at the counter"
     again = await desk.get(f"/counter/sessions/{request_id}")
     assert backend.residents[1]["name_ko"] not in again.text, "a one-time consent is used once"
-    assert (await phone.get(f"/counter/sessions/{request_id}/status")).status_code == 404
+    assert (await phone.get(f"/counter/sessions/{request_id}/status")).status_code == 403, "officials only"
 
 
 async def test_sign_in_never_redirects_off_site(browsers) -> None:  # type: ignore[no-untyped-def]
@@ -115,7 +115,10 @@ async def test_sign_in_never_redirects_off_site(browsers) -> None:  # type: igno
 async def test_sign_out_ends_the_session(browsers) -> None:  # type: ignore[no-untyped-def]
     _, phone = browsers
     await sign_in(phone, "resident0", "resident0-pw", "/me")
-    assert (await phone.get("/me")).status_code == 200
-    out = await phone.post("/logout")
+    me = await phone.get("/me")
+    assert me.status_code == 200
+    token = CSRF.search(me.text)  # the layout's sign-out form carries the session's CSRF token
+    assert token
+    out = await phone.post("/logout", data={"csrf": token.group(1)})
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert (await phone.get("/me")).status_code == 303

@@ -31,9 +31,9 @@ async def test_a_bank_issues_under_a_consent_once_and_the_document_names_the_con
     verified = await api.post("/v1/verify", json={"issuance_number": number})
     assert verified.json()["status"] == "valid"
     commitment = hub_state.committer.commit(backend.residents[0]["resident_number"].replace("-", ""))
-    issuance = next(
-        r for r in audit_rows(backend) if r["kind"] == "issuance" and r["outcome"] == "ok"
-    )
+    event_id = issued.json()["audit"]["event_id"]
+    issuance = next(r for r in audit_rows(backend) if r["event_id"] == event_id)
+    assert (issuance["kind"], issuance["outcome"]) == ("issuance", "ok")
     assert issuance["subject_commitment"] == commitment
 
 
