@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import i18n
+from hub.resident_number import contains_resident_number
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("gongyu.errors")
@@ -71,8 +72,12 @@ def describe_validation(errors: Sequence[Any]) -> str:
     """Only locations and error kinds, never the offending input value (it may be a resident number)."""
     parts = []
     for error in errors[:5]:
-        location = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        parts.append(f"{location or 'body'} ({error.get('type', 'invalid')})")
+        kind = str(error.get("type", "invalid"))
+        path = [str(p) for p in error.get("loc", ()) if p != "body"]
+        if kind == "extra_forbidden" and path:
+            path[-1] = "(unknown key)"  # the key itself is client input: it could be a resident number
+        path = ["(hidden)" if contains_resident_number(p) else p for p in path]
+        parts.append(f"{'.'.join(path) or 'body'} ({kind})")
     return "; ".join(parts)
 
 

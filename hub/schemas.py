@@ -21,7 +21,7 @@ def refuse_resident_number(value: str) -> str:
     return value
 
 
-class _Body(BaseModel):
+class RequestBody(BaseModel):
     """A request body: no unknown keys, no NUL, and no resident-number shapes outside the subject's field.
 
     Every string field of these bodies can reach the audit log (purpose code and text, statute, document type
@@ -47,7 +47,7 @@ class _Body(BaseModel):
         return refuse_resident_number(value)
 
 
-class SubjectIn(_Body):
+class SubjectIn(RequestBody):
     resident_number_fields: ClassVar[frozenset[str]] = frozenset({"resident_number"})
     # Checked by the broker (not here) so that a malformed number gets its own audited problem type.
     resident_number: str = Field(
@@ -55,14 +55,14 @@ class SubjectIn(_Body):
     )
 
 
-class PurposeIn(_Body):
-    """Code and free text both land in the audit log: ``_Body`` refuses resident-number shapes in each."""
+class PurposeIn(RequestBody):
+    """Code and free text both land in the audit log: ``RequestBody`` refuses resident-number shapes."""
 
     code: str = Field(pattern=_CODE, examples=["loan-screening"])
     text: str | None = Field(default=None, max_length=200)
 
 
-class BasisIn(_Body):
+class BasisIn(RequestBody):
     """Exactly one of: a statute code the client holds, or the id of a consent granted to the caller."""
 
     statute: str | None = Field(
@@ -77,7 +77,7 @@ class BasisIn(_Body):
         return self
 
 
-class LookupRequest(_Body):
+class LookupRequest(RequestBody):
     document_type: str = Field(max_length=64, examples=["resident_registration_abstract"])
     view: str = Field(max_length=64, examples=["basic"])
     subject: SubjectIn | None = Field(default=None, description="required with a statute; a consent names it")
@@ -99,7 +99,7 @@ class LookupRequest(_Body):
         return self.purpose if isinstance(self.purpose, PurposeIn) else PurposeIn(code=self.purpose)
 
 
-class BundleLookupRequest(_Body):
+class BundleLookupRequest(RequestBody):
     bundle: str = Field(max_length=64, examples=["loan_application"])
     subject: SubjectIn | None = None
     purpose: PurposeIn | str

@@ -10,6 +10,7 @@ from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec
 from hub.deps import StateDep
 from hub.errors import Problem
+from hub.resident_number import contains_resident_number
 
 router = APIRouter(tags=["documents"])
 
@@ -36,7 +37,9 @@ async def list_documents(state: StateDep) -> dict[str, list[dict[str, Any]]]:
 async def get_document(document_type: str, state: StateDep) -> dict[str, Any]:
     spec = state.catalog.get(document_type)
     if spec is None:
-        raise Problem(404, "unknown-document-type", document_type=document_type[:64])
+        # The path is client input: name it back only if it cannot be a resident number.
+        shown = "(hidden)" if contains_resident_number(document_type) else document_type[:64]
+        raise Problem(404, "unknown-document-type", document_type=shown)
     return _describe(spec)
 
 

@@ -1,22 +1,26 @@
-"""Request bodies of the consent flows (API and pages share them)."""
+"""Request bodies of the consent flows (API and pages share them).
+
+They are ``RequestBody`` models: no unknown keys, no NUL, and no resident-number shapes in any string (a
+document type or user name can reach a problem's detail or the audit log).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from hub.schemas import PurposeIn
+from hub.schemas import PurposeIn, RequestBody
 
 
-class DocumentRef(BaseModel):
+class DocumentRef(RequestBody):
     model_config = ConfigDict(extra="forbid")
     document_type: str = Field(max_length=64)
     view: str = Field(max_length=64)
 
 
-class ConsentRequestIn(BaseModel):
+class ConsentRequestIn(RequestBody):
     """Name the documents, or a life-event bundle (one consent then covers all its documents)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -30,12 +34,12 @@ class ConsentRequestIn(BaseModel):
     state: str | None = Field(default=None, max_length=200)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     mandate_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$")
 
 
-class MandateIn(BaseModel):
+class MandateIn(RequestBody):
     model_config = ConfigDict(extra="forbid")
     agent_username: str = Field(min_length=1, max_length=64)
     document_types: list[str] = Field(min_length=1, max_length=20)

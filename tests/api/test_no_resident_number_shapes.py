@@ -168,3 +168,21 @@ def test_the_detector_finds_every_shape_and_spares_ordinary_codes() -> None:
     fine = ("loan-screening", "KR-FTRA-5-2", "1234-5678-9012-3452", "order 123456", "2026-12-01T10:00")
     for text in (*fine, "a1234567890123b", "99999999999999999"):  # long digit runs that hold no birth date
         assert not contains_resident_number(text), text
+
+
+async def test_unknown_keys_and_paths_shaped_like_a_number_are_not_named_back(
+    api: httpx.AsyncClient, hub_state: HubState
+) -> None:
+    body = {**lookup_body("900101-1234567"), "900101-1234567": 1}
+    refused = await api.post("/v1/lookups", json=body, headers=bearer(hub_state))
+    assert refused.status_code == 422
+    assert "900101" not in refused.text and "(unknown key)" in refused.json()["detail"]
+    path = await api.get("/v1/documents/x9001011234567")
+    assert path.status_code == 404 and "9001011234567" not in path.text
+    request = {
+        "documents": [{"document_type": "900101-1234567", "view": "basic"}],
+        "purpose": {"code": "kyc"},
+        "redirect_uri": "https://bank.test/callback",
+    }
+    consent = await api.post("/v1/consent-requests", json=request, headers=bearer(hub_state))
+    assert consent.status_code == 422 and "900101" not in consent.text
