@@ -47,6 +47,8 @@ async def readyz(state: StateDep) -> JSONResponse:
             "status": "ok" if ready else "unavailable",
             "environment": state.settings.environment,
             "checks": checks,
+            # Verifications by number that disclosed nothing and so wrote no audit row (this process).
+            "unaudited_verifications": dict(state.issuance.verify_counts),
         },
         status_code=200 if ready else 503,
     )
