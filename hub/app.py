@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapters.sandbox import apps as sandbox_apps
-from hub import body_limit, errors
+from hub import body_limit, errors, ratelimit
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import notifications as notifications_api
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub_state = state or build_state(settings)
+        ratelimit.attach(app, hub_state)  # sign-in throttle, request limits, signed-out tokens
         app.state.hub = hub_state
         stop = asyncio.Event()
         integrating = None

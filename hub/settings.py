@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     notify_max_attempts: int = Field(default=8, ge=1, le=100)
     notify_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # Where sign-in failures, request rates and signed-out tokens are counted (hub/ratelimit.py): unset is
+    # this process's memory (one worker); ``redis://host:6379/0`` lets several workers share them.
+    rate_limit_url: str | None = None
     log_level: str = "INFO"
     log_json: bool = True
 

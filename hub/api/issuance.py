@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from consent import Actor
@@ -25,6 +25,7 @@ from hub.issuance.schemas import (
     VerifyRequest,
 )
 from hub.issuance.tsa import QUERY_TYPE, REPLY_TYPE
+from hub.ratelimit import limit_tsa, limit_verify
 from hub.schemas import LookupRequest
 
 router = APIRouter(tags=["issuance"])
@@ -110,7 +111,12 @@ def _optional_client(request: Request, state: StateDep) -> Actor | None:
     "/v1/verify",
     response_model=VerificationOut,
     response_model_exclude_none=True,
-    responses=_problems(s401="an Authorization header was sent but is not a valid token", s422="malformed"),
+    responses=_problems(
+        s401="an Authorization header was sent but is not a valid token",
+        s422="malformed",
+        s429="too many verifications from this address (or, with a token, this client)",
+    ),
+    dependencies=[Depends(limit_verify)],  # anonymous callers per address (hub.ratelimit)
 )
 async def verify(body: VerifyRequest, request: Request, state: StateDep, db: SessionDep) -> VerificationOut:
     """Is this e-document genuine? By QR payload (signature, then revocation) or by issuance number.
@@ -133,6 +139,7 @@ async def verify(body: VerifyRequest, request: Request, state: StateDep, db: Ses
     "/tsa",
     response_class=Response,
     tags=["operations"],
+    dependencies=[Depends(limit_tsa)],  # public: per address (hub.ratelimit)
     openapi_extra={"requestBody": {"required": True, "content": {QUERY_TYPE: {}}}},
     responses={200: {"content": {REPLY_TYPE: {}}, "description": "TimeStampResp (RFC 3161 §2.4.2)"}},
 )

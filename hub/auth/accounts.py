@@ -1,7 +1,13 @@
-"""Local accounts for the web apps (the embedded default; production signs residents in with OIDC)."""
+"""Local accounts for the web apps (the embedded default; production signs residents in with OIDC).
+
+Argon2 is deliberately slow (tens of milliseconds of CPU), so hashing and verifying run in a worker thread
+(``asyncio.to_thread``): on the event loop, a burst of wrong passwords would stall every other request of the
+worker. How often a name may be tried is ``hub.ratelimit``'s concern.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import uuid
@@ -50,7 +56,7 @@ async def create_account(
     row = AccountRow(
         account_id=str(uuid.uuid4()),
         username=username,
-        password_hash=hash_secret(password),
+        password_hash=await asyncio.to_thread(hash_secret, password),
         role=role,
         display_name=display_name,
         org=org,
@@ -68,5 +74,6 @@ async def authenticate_account(session: AsyncSession, username: str, password: s
     row = (
         await session.execute(select(AccountRow).where(AccountRow.username == username))
     ).scalar_one_or_none()
-    ok = verify_secret(row.password_hash if row else None, password)
+    # An unknown name is verified against a dummy hash, so the answer takes as long as for a known one.
+    ok = await asyncio.to_thread(verify_secret, row.password_hash if row else None, password)
     return row if row is not None and ok and row.active else None

@@ -1,7 +1,12 @@
-"""Registering API clients and checking their credentials (OAuth2 client_secret_basic)."""
+"""Registering API clients and checking their credentials (OAuth2 client_secret_basic).
+
+Argon2 runs in a worker thread (``asyncio.to_thread``) so a burst of token requests never blocks the event
+loop; see ``hub.auth.accounts``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from dataclasses import dataclass
@@ -51,7 +56,7 @@ async def create_client(
             name=name,
             kind=kind,
             org=org or name,
-            secret_hash=hash_secret(client_secret),
+            secret_hash=await asyncio.to_thread(hash_secret, client_secret),
             statutes=statutes,
             redirect_uris=redirect_uris or [],
             active=True,
@@ -66,7 +71,7 @@ async def authenticate_client(session: AsyncSession, client_id: str, secret: str
     row = (
         await session.execute(select(ClientRow).where(ClientRow.client_id == client_id))
     ).scalar_one_or_none()
-    ok = verify_secret(row.secret_hash if row else None, secret)
+    ok = await asyncio.to_thread(verify_secret, row.secret_hash if row else None, secret)
     if row is None or not ok or not row.active:
         return None
     return row

@@ -1,18 +1,20 @@
 """Short-lived signed access tokens (RFC 9068 JWT profile, EdDSA).
 
 Claims carry the client's kind, organisation and granted statutes so the hot path needs no database read to
-authorise; the short lifetime bounds how long a changed grant can lag.
+authorise; the short lifetime bounds how long a changed grant can lag. A token given up at sign-out is refused
+by its ``jti`` until it expires (``hub.auth.revocation``).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 
+from hub.auth.revocation import DenyList, MemoryDenyList
 from hub.errors import Problem
 from hub.keys import SigningKey
 
@@ -35,15 +37,28 @@ class AccountPrincipal:
     display_name: str
     org: str | None
     subject_commitment: str | None
+    # The page session's CSRF token, set by ``hub.web.session`` so the layout's sign-out form (on every page
+    # that shows who is signed in) can carry it; empty for API callers, who have no forms.
+    csrf: str = field(default="", repr=False, compare=False)
 
 
 class TokenService:
-    def __init__(self, key: SigningKey, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        *,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        denied: DenyList | None = None,
+    ) -> None:
         self._key = key
         self._issuer = issuer
         self._audience = audience
         self.ttl_seconds = ttl_seconds
         self._public = key.public_key
+        # Per process unless replaced by a shared one (``hub.ratelimit.attach`` does, from the settings).
+        self.denied: DenyList = denied if denied is not None else MemoryDenyList()
 
     def _encode(self, subject: str, claims: dict[str, Any]) -> str:
         now = datetime.now(UTC)
@@ -102,6 +117,15 @@ class TokenService:
             token_id=str(claims["jti"]),
         )
 
+    def revoke(self, token: str) -> None:
+        """Sign a token out: it is refused from now until it would have expired.
+
+        The token must be one of ours and still valid (an expired or forged one raises the usual 401), so
+        nobody can fill the list with made-up ids.
+        """
+        claims = self._decode(token)
+        self.denied.deny(str(claims["jti"]), float(claims["exp"]))
+
     def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
@@ -120,4 +144,6 @@ class TokenService:
             raise Problem(401, "token-expired", headers=BEARER_CHALLENGE) from None
         except jwt.PyJWTError:
             raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE) from None
+        if self.denied.is_denied(str(claims["jti"])):
+            raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
         return claims

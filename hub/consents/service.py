@@ -426,17 +426,26 @@ class ConsentApp:
     async def grant_mandate(
         self, session: AsyncSession, account: AccountPrincipal, body: MandateIn, audit_id: str
     ) -> dict[str, Any]:
-        """Let another resident approve requests and request documents for me (these types, until a date)."""
+        """Let another resident approve requests and request documents for me (these types, until a date).
+
+        A grant necessarily tells the grantor that the agent exists (the mandate is created and listed), so
+        what can be hidden is everything else about a name that cannot be granted: an unknown name, an
+        official's or auditor's name and a disabled account all get the same ``404 agent-not-found``, with
+        the same body. The answer is decided after one and the same query (the account row by user name,
+        whatever it turns out to be), so the database work, and with it the timing, does not tell them
+        apart either. The problem's wording ("no resident account with that user name") is true in each case.
+        """
         for document_type in body.document_types:
             if document_type not in self.catalog:
                 raise Problem(404, "unknown-document-type", document_type=document_type)
-        agent = (
+        found = (
             await session.execute(
-                select(AccountRow.account_id).where(
-                    AccountRow.username == body.agent_username, AccountRow.role == "resident"
+                select(AccountRow.account_id, AccountRow.role, AccountRow.active).where(
+                    AccountRow.username == body.agent_username
                 )
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
+        agent = found.account_id if found is not None and found.role == "resident" and found.active else None
         if agent is None:
             raise Problem(404, "agent-not-found")
         principal = await self.resident_self(session, account)

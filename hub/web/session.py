@@ -2,7 +2,8 @@
 
 The session cookie carries the same short-lived account token the API accepts (HttpOnly, SameSite=Lax, Secure
 except on plain localhost). Every form carries a CSRF token bound to that session (HMAC under a key in
-KEY_DIR), so a cross-site form post cannot act for a signed-in resident.
+KEY_DIR), so a cross-site form post cannot act for a signed-in resident. The signed-in principal carries that
+token (``AccountPrincipal.csrf``) for the page layout's sign-out form.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 from urllib.parse import quote
 
 from fastapi import Request
@@ -46,9 +48,10 @@ def current(request: Request, state: HubState) -> AccountPrincipal | None:
     if not token:
         return None
     try:
-        return state.tokens.verify_account(token)
+        account = state.tokens.verify_account(token)
     except Problem:
         return None
+    return replace(account, csrf=csrf_token(state, request))
 
 
 def csrf_token(state: HubState, request: Request) -> str:
