@@ -274,3 +274,8 @@ async def limit_verify(request: Request, guard: GuardDep) -> None:
 async def limit_tsa(request: Request, guard: GuardDep) -> None:
     """``POST /tsa``: per address (the hub's own issuance stamps in-process and is not counted)."""
     await guard.requests.hit(guard.requests.tsa_per_address, "tsa", _digest(client_address(request)))
+
+
+async def limit_notice_verify(request: Request, guard: GuardDep) -> None:
+    """``POST /v1/notices/verify``: per address, so verification codes cannot be guessed by brute force."""
+    await guard.requests.hit(guard.requests.verify_per_address, "notice", _digest(client_address(request)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from audit.events import iso
@@ -18,6 +18,7 @@ from hub import i18n
 from hub.deps import ResidentDep, SessionDep, StateDep
 from hub.errors import Problem
 from hub.notify import inbox
+from hub.ratelimit import limit_notice_verify
 from hub.state import HubState
 
 router = APIRouter(tags=["notifications"])
@@ -77,7 +78,7 @@ async def mark_read(message_id: UUID, resident: ResidentDep, db: SessionDep) -> 
     }
 
 
-@router.post("/v1/notices/verify")
+@router.post("/v1/notices/verify", dependencies=[Depends(limit_notice_verify)])
 async def verify_notice(body: VerifyIn, db: SessionDep) -> dict[str, Any]:
     """Whether the hub sent a message with this code; ``{"genuine": false}`` for any code it did not send."""
     return await inbox.verify(db, body.code)

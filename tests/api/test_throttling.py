@@ -210,3 +210,20 @@ async def test_with_redis_the_workers_share_the_counts(hub_state: HubState, back
             for _ in range(POLICY.per_name):
                 assert (await _login(one, name, "guess")).status_code == 401
             _retry_after(await _login(two, name, "guess"))
+
+
+async def test_notice_codes_cannot_be_guessed_in_bulk_from_one_address(
+    hub_state: HubState, backend: Backend
+) -> None:
+    limit = int(RequestPolicy().verify_per_address.split("/")[0])
+    async with (
+        running(hub_state, backend) as app,
+        client(app, "10.0.2.1") as guesser,
+        client(app, "10.0.2.2") as other,
+    ):
+        for _ in range(limit):
+            answer = await guesser.post("/v1/notices/verify", json={"code": "AAAA-BBBB-CCCC"})
+            assert answer.status_code == 200 and answer.json() == {"genuine": False}
+        refused = await guesser.post("/v1/notices/verify", json={"code": "AAAA-BBBB-CCCC"})
+        assert_problem(refused, 429, "too-many-requests")
+        assert (await other.post("/v1/notices/verify", json={"code": "AAAA-BBBB-CCCC"})).status_code == 200
