@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import TextClause, event, text
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
     InterfaceError,
+    InvalidatePoolError,
     OperationalError,
     SQLAlchemyError,
 )
@@ -28,6 +29,29 @@ from adapters.resilience import ResiliencePolicy, ResilientAdapter
 
 # Errors where the database (or the way to it) failed rather than the statement: worth another attempt.
 _TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, OSError)
+
+
+def replace_closed_connections(engine: AsyncEngine) -> None:
+    """Never hand out a pooled asyncpg connection that the server has already closed; replace the pool's.
+
+    A database restart (or a failover, or ``pg_terminate_backend``) closes every pooled connection at once.
+    Without this, each stale connection fails the first statement run on it, so after the database is back
+    the first requests still fail (one per stale connection checked out before SQLAlchemy's own invalidation
+    on that error reaches the pool). ``pool_pre_ping`` would catch it with a round trip per checkout;
+    asyncpg already knows a connection is closed (the server's FATAL and the socket's EOF were read by the
+    event loop), so asking it is free. A closed one invalidates every connection pooled before now
+    (``InvalidatePoolError``), and the pool opens a fresh one for this checkout, or raises if the database is
+    still down. A connection that died silently (no FIN) is not caught here: its statement fails, which
+    SQLAlchemy's ``is_disconnect`` turns into the same pool invalidation, and the deadline bounds the wait.
+    """
+    if engine.dialect.driver != "asyncpg":
+        return
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _closed_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        raw = getattr(dbapi_connection, "_connection", None)  # the asyncpg connection under the adaptor
+        if raw is not None and raw.is_closed():
+            raise InvalidatePoolError("pooled connection closed by the server")
 
 
 def _agency_error(agency: str, exc: BaseException) -> AgencyError:
@@ -57,7 +81,8 @@ class SqlAdapter(ResilientAdapter):
         options: dict[str, Any] = {}
         if not url.startswith("sqlite"):
             # Reads only: autocommit spares a BEGIN/ROLLBACK pair per lookup, and no pre-ping (three more
-            # round trips per checkout); a dead connection fails the read and the resilience policy retries.
+            # round trips per checkout): connections the server closed are replaced on checkout for free
+            # (replace_closed_connections), one that died silently fails the read and the policy retries.
             options = {
                 "pool_size": pool_size,
                 "max_overflow": pool_size,
@@ -66,6 +91,7 @@ class SqlAdapter(ResilientAdapter):
                 "isolation_level": "AUTOCOMMIT",
             }
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        replace_closed_connections(self.engine)
         self._compiled: dict[str, TextClause] = {}
 
     def validate_query(self, query: Mapping[str, Any]) -> None:

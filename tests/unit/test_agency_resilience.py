@@ -192,3 +192,101 @@ def test_policy_rejects_nonsense() -> None:
         ResiliencePolicy(timeout=0)
     with pytest.raises(ValueError):
         ResiliencePolicy(failure_threshold=0)
+
+
+def _state(breaker: CircuitBreaker) -> str:
+    """The state as a plain string: it changes under the test's feet (the clock), which mypy cannot see."""
+    return breaker.state
+
+
+def test_cooldown_starts_short_grows_while_down_and_resets_after_success() -> None:
+    """Issue 16 point 13: the first trial comes after 1 s, not the configured 30 s; each failed trial doubles
+    the wait up to the configured cool-down; a success makes the next opening short again."""
+    clock = Clock()
+    breaker = CircuitBreaker("x", threshold=1, cooldown=30, clock=clock)
+    breaker.acquire()
+    breaker.failure()
+    waits: list[float] = []
+    for _ in range(7):
+        wait = breaker.current_cooldown
+        clock.now += wait - 0.01
+        assert _state(breaker) == "open"
+        with pytest.raises(AgencyError):
+            breaker.acquire()  # not a moment early
+        clock.now += 0.01
+        assert _state(breaker) == "half_open"
+        assert breaker.acquire() is True  # this caller is the trial
+        breaker.failure(trial=True)
+        waits.append(wait)
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    clock.now += 30
+    assert breaker.acquire() is True
+    breaker.success()
+    assert _state(breaker) == "closed" and breaker.current_cooldown == 0
+    breaker.acquire()
+    breaker.failure()
+    assert breaker.current_cooldown == 1, "short again after a success"
+
+
+def test_first_cooldown_never_exceeds_the_configured_one() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("x", threshold=1, cooldown=0.2, clock=clock)
+    breaker.acquire()
+    breaker.failure()
+    assert breaker.current_cooldown == 0.2
+    breaker = CircuitBreaker("x", threshold=1, cooldown=0, clock=clock)
+    breaker.acquire()
+    breaker.failure()
+    assert _state(breaker) == "half_open", "a zero cool-down asks again at once"
+
+
+def test_a_burst_of_failures_opens_once_and_one_trial_runs_at_a_time() -> None:
+    """Calls admitted while closed that fail after the circuit opened neither re-open it nor lengthen the wait
+    (or one burst of concurrent lookups would push the cool-down to the cap); half-open admits one trial."""
+    clock = Clock()
+    breaker = CircuitBreaker("x", threshold=3, cooldown=30, clock=clock)
+    admitted = [breaker.acquire() for _ in range(10)]
+    assert not any(admitted)
+    for trial in admitted:
+        breaker.failure(trial)
+    assert _state(breaker) == "open" and breaker.current_cooldown == 1
+    clock.now += 0.99
+    assert _state(breaker) == "open"
+    clock.now += 0.01
+    assert breaker.acquire() is True
+    for _ in range(3):
+        with pytest.raises(AgencyError):
+            breaker.acquire()  # the trial is in flight: everyone else still fails fast
+    breaker.failure(False)  # a straggler from before the opening fails meanwhile: not the trial's verdict
+    assert _state(breaker) == "half_open"
+    with pytest.raises(AgencyError):
+        breaker.acquire()
+    breaker.success()
+    assert _state(breaker) == "closed"
+
+
+async def test_resilience_asks_again_after_the_short_cooldown_with_the_default_policy() -> None:
+    """With the default 30 s cool-down, a dependency back after 1 s is asked (and answers) 1 s later."""
+    clock = Clock()
+    up = False
+    calls = 0
+
+    async def dependency() -> str:
+        nonlocal calls
+        calls += 1
+        if not up:
+            raise AgencyError("x", "unavailable")
+        return "ok"
+
+    resilience = Resilience("x", ResiliencePolicy(retries=0), clock=clock)
+    for _ in range(5):
+        with pytest.raises(AgencyError):
+            await resilience.call(dependency)
+    assert resilience.breaker.is_open() and calls == 5
+    up = True
+    with pytest.raises(AgencyError) as raised:
+        await resilience.call(dependency)
+    assert raised.value.reason == "circuit_open" and calls == 5
+    clock.now += 1
+    assert await resilience.call(dependency) == "ok"
+    assert _state(resilience.breaker) == "closed"
