@@ -13,15 +13,13 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from hub.app import create_app
 from hub.state import HubState
 from hub.web import session
 from hub.web.pages import BINDING_COOKIE
 from tests.conftest import Backend, account_bearer
 from tests.helpers.audit_faults import scalar
-from tests.helpers.pages import CSRF, sign_in
+from tests.helpers.pages import CSRF, open_browsers, sign_in
 
 pytestmark = pytest.mark.anyio
 DOCUMENT = "resident_registration_abstract:basic"
@@ -31,16 +29,9 @@ Browsers = tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient]
 
 @pytest.fixture
 async def desk_phone_intruder(hub_state: HubState, backend: Backend) -> AsyncIterator[Browsers]:
-    app = create_app(backend.settings, state=hub_state)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as desk,
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as phone,
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as intruder,
-        ):
-            assert (await sign_in(desk, "official", "official-pw", "/counter")).status_code == 303
-            yield desk, phone, intruder
+    async with open_browsers(hub_state, backend, 3) as (desk, phone, intruder):
+        assert (await sign_in(desk, "official", "official-pw", "/counter")).status_code == 303
+        yield desk, phone, intruder
 
 
 async def _open_session(desk: httpx.AsyncClient) -> tuple[str, str]:

@@ -9,15 +9,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from audit.checkpoint import verify_checkpoint
 from audit.merkle import leaf_hash, verify_inclusion
-from hub.app import create_app
 from hub.state import HubState
 from hub.web import portal
 from tests.conftest import Backend, account_bearer, bearer, lookup_body
-from tests.helpers.pages import CSRF, sign_in
+from tests.helpers.pages import CSRF, open_browsers, sign_in
 
 pytestmark = pytest.mark.anyio
 ENTRY = re.compile(r'<li class="card entry"(.*?)>', re.S)
@@ -26,14 +24,8 @@ ATTR = re.compile(r'data-([a-z-]+)="([^"]*)"')
 
 @pytest.fixture
 async def clients(hub_state: HubState, backend: Backend) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    app = create_app(backend.settings, state=hub_state)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as browser,
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as bank,
-        ):
-            yield browser, bank
+    async with open_browsers(hub_state, backend, 2) as pair:
+        yield pair
 
 
 async def _consent_for(bank: httpx.AsyncClient, state: HubState, username: str, purpose: str) -> str:

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import pytest
@@ -30,13 +32,25 @@ async def sign_in(
     )
 
 
+@asynccontextmanager
+async def open_browsers(
+    state: HubState, backend: Backend, count: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """``count`` cookie-keeping clients on one running app: a desk, a phone, an intruder, a bank..."""
+    app = create_app(backend.settings, state=state)
+    async with LifespanManager(app) as manager, AsyncExitStack() as stack:
+        transport = httpx.ASGITransport(app=manager.app)
+        yield tuple(
+            [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://hub.test")
+                )
+                for _ in range(count)
+            ]
+        )
+
+
 @pytest.fixture
 async def browsers(hub_state: HubState, backend: Backend):  # type: ignore[no-untyped-def]
-    app = create_app(backend.settings, state=hub_state)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as desk,
-            httpx.AsyncClient(transport=transport, base_url="http://hub.test") as phone,
-        ):
-            yield desk, phone
+    async with open_browsers(hub_state, backend, 2) as (desk, phone):
+        yield desk, phone
