@@ -38,6 +38,7 @@ from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.issuance.schemas import FieldTitle, VerificationOut
 from hub.issuance.service import IssuanceService
+from hub.ratelimit import GuardDep, Throttled, limit_verify
 from hub.web import session
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
@@ -376,6 +377,28 @@ async def verify_page(request: Request, state: StateDep) -> HTMLResponse:
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def verify_page_submit(request: Request, state: StateDep, db: SessionDep) -> HTMLResponse:
-    """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code)."""
-    return await submit(request, state.issuance, db, session.current(request, state))
+async def verify_page_submit(
+    request: Request, state: StateDep, db: SessionDep, guard: GuardDep
+) -> HTMLResponse:
+    """The page's forms: urlencoded (QR text, issuance number) or multipart (a picture of the QR code).
+
+    Rate-limited per address like ``POST /v1/verify`` (the page is the same door, with a friendlier face).
+    """
+    account = session.current(request, state)
+    try:
+        await limit_verify(request, guard)
+    except Throttled as refused:
+        lang = language(request)
+        page = render(
+            request,
+            "message.html",
+            status_code=429,
+            heading=i18n.message(lang, f"{refused.slug}.title"),
+            message=i18n.message(lang, f"{refused.slug}.detail", **refused.params),
+            account=account,
+            receipt=None,
+            back="/verify",
+        )
+        page.headers.update(refused.headers or {})
+        return page
+    return await submit(request, state.issuance, db, account)

@@ -227,3 +227,16 @@ async def test_notice_codes_cannot_be_guessed_in_bulk_from_one_address(
         refused = await guesser.post("/v1/notices/verify", json={"code": "AAAA-BBBB-CCCC"})
         assert_problem(refused, 429, "too-many-requests")
         assert (await other.post("/v1/notices/verify", json={"code": "AAAA-BBBB-CCCC"})).status_code == 200
+
+
+async def test_the_verify_page_is_limited_per_address_with_a_page_of_its_own(
+    hub_state: HubState, backend: Backend
+) -> None:
+    limit = int(RequestPolicy().verify_per_address.split("/")[0])
+    async with running(hub_state, backend) as app, client(app, "10.0.3.1") as browser:
+        form = {"kind": "number", "number": "1000-0000-0000-0000"}
+        for _ in range(limit):
+            assert (await browser.post("/verify", data=form)).status_code != 429
+        refused = await browser.post("/verify", data=form, headers={"Accept-Language": "en"})
+        assert refused.status_code == 429 and refused.headers["content-type"].startswith("text/html")
+        assert int(refused.headers["retry-after"]) >= 1
