@@ -13,6 +13,7 @@ holding agency answers.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,8 +36,14 @@ async def commit_now(session: AsyncSession) -> None:
     try:
         await session.commit()
     except Exception:
-        await session.rollback()
+        await _rollback_quietly(session)
         raise AuditUnavailableProblem() from None
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    """Roll back after a failure; if even that fails (the connection is gone), the answer is still the 503."""
+    with contextlib.suppress(Exception):
+        await session.rollback()
 
 
 @asynccontextmanager
@@ -69,6 +76,6 @@ class Trail:
             # notice exists exactly when its event committed; a failed insert fails the change closed too.
             await outbox.announce(session, event)
         except Exception:
-            await session.rollback()
+            await _rollback_quietly(session)
             raise AuditUnavailableProblem() from None
         return ref
