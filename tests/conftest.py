@@ -135,10 +135,15 @@ def _prepare(settings: Settings) -> list[dict[str, str]]:
     return residents
 
 
+# No background loops in tests: they write on their own schedule (on SQLite, holding the one write lock a
+# test's own SQL may need). Tests that need the integrator or the notification worker drive them.
+BACKGROUND_OFF = {"integrator_interval_seconds": 0, "notify_interval_seconds": 0}
+
+
 @pytest.fixture(scope="session")
 def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     var = tmp_path_factory.mktemp("gongyu-sqlite")
-    settings = Settings(var_dir=var, environment="test", log_json=True, integrator_interval_seconds=0)
+    settings = Settings(var_dir=var, environment="test", log_json=True, **BACKGROUND_OFF)
     return Backend("sqlite", settings, _prepare(settings))
 
 
@@ -150,7 +155,7 @@ def postgres_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backe
         var_dir=var,
         environment="test",
         database_url=f"postgresql+asyncpg://root@127.0.0.1:5432/{name}",
-        integrator_interval_seconds=0,
+        **BACKGROUND_OFF,
     )
     try:
         yield Backend("postgres", settings, _prepare(settings))
