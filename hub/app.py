@@ -13,13 +13,14 @@ from hub import body_limit, errors, ratelimit
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import notifications as notifications_api
+from hub.api import webhooks as webhooks_api
 from hub.logging import RequestContextMiddleware, configure
 from hub.notify import dispatch as notify_dispatch
 from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
-from hub.web import auditor, counter, pages, portal, signin, verify_page
+from hub.web import auditor, counter, dev_mail, pages, portal, signin, verify_page
 from hub.web import documents as my_documents
 from hub.web import home as home_page
 
@@ -78,8 +79,10 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(my_documents.router)
     app.include_router(counter.router)
     app.include_router(auditor.router)
+    app.include_router(dev_mail.router)
     app.include_router(verify_page.router)
     app.include_router(notifications_api.router)
+    app.include_router(webhooks_api.router)
     app.include_router(home_page.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:

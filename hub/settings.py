@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     notify_max_attempts: int = Field(default=8, ge=1, le=100)
     notify_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    # E-mail notices (hub/notify/email.py): the SMTP server (``smtp://host:port``, ``smtps://user:pass@host``
+    # for implicit TLS; ``?starttls=1`` upgrades a plain connection), unset sends no e-mail; the sender shown.
+    # ``gongyu demo`` points it at an embedded sink that keeps mail under ``var/mail/`` (a Maildir).
+    smtp_url: str | None = None
+    mail_from: str = "Gongyu <notices@gongyu.test>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # ``/dev/mail`` lists the demo's Maildir: on in development, off in test unless set, never in production.
+    dev_mail: bool | None = None
     # Where sign-in failures, request rates and signed-out tokens are counted (hub/ratelimit.py): unset is
     # this process's memory (one worker); ``redis://host:6379/0`` lets several workers share them.
     rate_limit_url: str | None = None
@@ -137,6 +145,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def mail_dir(self) -> Path:
+        """The demo's mail sink (a Maildir): what ``gongyu demo`` stores and ``/dev/mail`` lists."""
+        return self.var_dir / "mail"
+
+    @property
+    def dev_mail_enabled(self) -> bool:
+        """Whether ``/dev/mail`` is served: development by default, test when asked, production never."""
+        if self.is_production:
+            return False
+        return self.dev_mail if self.dev_mail is not None else self.environment == "development"
 
     def production_problems(self) -> list[str]:
         """What this configuration lacks to run in production (empty when nothing, or when not production).

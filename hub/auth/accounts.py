@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -19,8 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.auth.models import AccountRow
 from hub.auth.passwords import hash_secret, verify_secret
+from hub.i18n import SUPPORTED
 
 ROLES = ("official", "auditor", "resident")
+# A plain check, not RFC 5322: one @, no spaces or angle brackets (nothing that could smuggle a second header
+# or recipient into a mail); whether the address works is for the mail server to say.
+EMAIL = re.compile(r"[^@\s<>,;]{1,64}@[^@\s<>,;]{1,189}\.[^@\s<>,;]{1,63}")
 
 
 class NumberSealer:
@@ -50,9 +55,15 @@ async def create_account(
     org: str | None = None,
     subject_commitment: str | None = None,
     resident_number_sealed: str | None = None,
+    email: str | None = None,
+    language: str | None = None,
 ) -> AccountRow:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if email is not None and not EMAIL.fullmatch(email):
+        raise ValueError(f"not an e-mail address: {email!r}")
+    if language is not None and language not in SUPPORTED:
+        raise ValueError(f"language must be one of {', '.join(SUPPORTED)}")
     row = AccountRow(
         account_id=str(uuid.uuid4()),
         username=username,
@@ -62,6 +73,8 @@ async def create_account(
         org=org,
         subject_commitment=subject_commitment,
         resident_number_enc=resident_number_sealed,
+        email=email,
+        language=language,
         active=True,
         created_at=datetime.now(UTC),
     )

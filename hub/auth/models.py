@@ -48,5 +48,8 @@ class AccountRow(HubBase):
     org: Mapped[str | None] = mapped_column(String(200))
     subject_commitment: Mapped[str | None] = mapped_column(String(64), index=True)
     resident_number_enc: Mapped[str | None] = mapped_column(String(200))
+    # Where notices go besides the inbox (none: the inbox only), and the language they are written in.
+    email: Mapped[str | None] = mapped_column(String(254))
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.cli.common import console, open_sessions
 from hub.settings import Settings
@@ -105,6 +105,42 @@ def clients_add(
         console.print(f"client_secret: [bold]{new.client_secret}[/]  (shown once; store it now)")
 
 
+@clients_app.command("webhook")
+def clients_webhook(
+    client_id: Annotated[str, typer.Argument(help="the client whose consents the endpoint hears of")],
+    url: Annotated[str, typer.Argument(help="where the hub POSTs the signed events (https in production)")],
+) -> None:
+    """Register (or replace) a client's webhook endpoint and print its signing secret once."""
+    from hub.auth.models import ClientRow
+    from hub.keys import load_keyring
+    from hub.notify import webhooks
+
+    settings = Settings()
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+
+    async def run() -> tuple[str, str]:
+        engine, sessions = open_sessions(settings)
+        try:
+            async with sessions() as session, session.begin():
+                if await session.get(ClientRow, client_id) is None:
+                    raise ValueError(f"no client {client_id!r}")
+                row, secret = await webhooks.register(
+                    session, keys.data_key, client_id, url, production=settings.is_production
+                )
+                return row.webhook_id, secret
+        finally:
+            await engine.dispose()
+
+    try:
+        webhook_id, secret = asyncio.run(run())
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"webhook_id: [bold]{webhook_id}[/]  ({url})")
+    console.print(f"secret:     [bold]{secret}[/]  (shown once; store it now)")
+    console.print(f"events:     {', '.join(sorted(webhooks.EVENT_TYPES.values()))}")
+
+
 @accounts_app.command("add")
 def accounts_add(
     username: Annotated[str, typer.Option()],
@@ -112,6 +148,12 @@ def accounts_add(
     display_name: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     org: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[
+        str | None, typer.Option(help="where a resident's notices are e-mailed too (none: inbox only)")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option(help="language of the account's e-mail notices: ko, en, ja, zh, th, vi")
+    ] = None,
 ) -> None:
     """Create a local account for the web apps (in production, not with a password the demo publishes)."""
     from hub.auth.accounts import create_account
@@ -131,6 +173,8 @@ def accounts_add(
                     role=role,
                     display_name=display_name,
                     org=org,
+                    email=email,
+                    language=language,
                 )
         finally:
             await engine.dispose()
@@ -149,6 +193,16 @@ def published_demo_password(password: str) -> bool:
         password in {a["password"] for a in DEMO_ACCOUNTS}
         or re.fullmatch(r"resident\d+-demo", password) is not None
     )
+
+
+def demo_mail(index: int) -> tuple[str, str]:
+    """The demo resident's address (a ``.test`` domain, which never routes) and notice language.
+
+    The languages differ on purpose (Korean, English, Japanese, ...) so the demo's mail sink shows the
+    templates in more than one language.
+    """
+    languages = ("ko", "en", "ja", "zh", "th", "vi")
+    return f"resident{index}@demo.gongyu.test", languages[(index - 1) % len(languages)]
 
 
 class DemoRefused(RuntimeError):
@@ -181,7 +235,14 @@ async def seed_demo_principals(settings: Settings, residents: list[dict[str, str
             committer, sealer = SubjectCommitter(keys.pepper), NumberSealer(keys.data_key)
             for i, resident in enumerate(residents, start=1):
                 username = f"resident{i}"
+                email, language = demo_mail(i)
                 if username in have_accounts:
+                    # A demo set up before accounts had addresses gets its demo address now.
+                    await session.execute(
+                        update(AccountRow)
+                        .where(AccountRow.username == username, AccountRow.email.is_(None))
+                        .values(email=email, language=language)
+                    )
                     continue
                 normalized = resident_number.normalize(resident["resident_number"])
                 await create_account(
@@ -192,6 +253,8 @@ async def seed_demo_principals(settings: Settings, residents: list[dict[str, str
                     display_name=resident["name_ko"],
                     subject_commitment=committer.commit(normalized),
                     resident_number_sealed=sealer.seal(normalized),
+                    email=email,
+                    language=language,
                 )
     finally:
         await engine.dispose()

@@ -89,7 +89,23 @@ def demo(
             "(synthetic)"
         )
     if serve_after:
-        serve(host=host, port=port, workers=1)
+        import os
+
+        from hub.notify.mail import MaildirSink
+
+        # The demo's mail host: an SMTP server in this process keeping every notice under var/mail/ (a
+        # Maildir, listed at /dev/mail), unless GONGYU_SMTP_URL names a real one.
+        sink = None
+        if not settings.smtp_url:
+            sink = MaildirSink(settings.mail_dir)
+            sink.start()
+            os.environ["GONGYU_SMTP_URL"] = sink.url
+            console.print(f"Mail:       {base}/dev/mail  (stored in {settings.mail_dir}/, SMTP {sink.url})")
+        try:
+            serve(host=host, port=port, workers=1)
+        finally:
+            if sink is not None:
+                sink.stop()
 
 
 def serve(

@@ -23,7 +23,7 @@ def worker(
     ] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="deliver what is due now, then exit")] = False,
 ) -> None:
-    """Deliver notifications (inbox now; e-mail and webhooks later) until stopped with Ctrl-C or SIGTERM."""
+    """Deliver notifications (inbox, e-mail, webhooks) until stopped with Ctrl-C or SIGTERM."""
     from hub.keys import load_keyring
     from hub.notify.dispatch import from_settings
 

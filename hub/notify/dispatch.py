@@ -257,8 +257,36 @@ class Dispatcher:
 def from_settings(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], code_key: bytes, **overrides: Any
 ) -> Dispatcher:
-    """The dispatcher a hub process or ``gongyu worker`` runs, configured by ``GONGYU_NOTIFY_*``."""
+    """The dispatcher a hub process or ``gongyu worker`` runs, configured by ``GONGYU_NOTIFY_*``.
+
+    E-mail is a channel only where ``GONGYU_SMTP_URL`` is set; without it an e-mail row ends at once as a
+    dead letter (``no channel 'email'``), visible to an operator in the outbox rather than silently dropped.
+    Webhooks need no setting: a row exists only for a client that registered an endpoint.
+    """
+    channels: dict[str, Channel] = {INBOX: InboxChannel()}
+    if settings.smtp_url:
+        from document_specs.loader import load_catalog
+        from hub.notify.mail import EmailChannel
+        from hub.notify.outbox import EMAIL
+
+        catalog = load_catalog()
+
+        def title(lang: str, document_type: str | None) -> str:
+            spec = catalog.get(document_type or "")
+            return spec.titles.get(lang, spec.type) if spec is not None else document_type or ""
+
+        channels[EMAIL] = EmailChannel(
+            settings.smtp_url,
+            sender=settings.mail_from,
+            public_url=settings.public_url,
+            document_title=title,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    from hub.notify.webhooks import WEBHOOK, WebhookChannel
+
+    channels[WEBHOOK] = WebhookChannel(code_key)
     options: dict[str, Any] = {
+        "channels": channels,
         "batch_size": settings.notify_batch_size,
         "lease_seconds": settings.notify_lease_seconds,
         "retry": RetryPolicy(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.models import NAMING
@@ -70,3 +70,22 @@ class OutboxRow(NotifyBase):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_inbox", "subject_commitment", "channel", "status", "seq"),
     )
+
+
+class WebhookRow(NotifyBase):
+    """A client system's endpoint for consent events, with its signing secret sealed under the data key.
+
+    The secret must be readable to sign each delivery (Standard Webhooks signs with HMAC, a shared secret),
+    so it cannot be stored as a hash like a client's API secret; it is sealed (AES-256-GCM) instead, as the
+    resident numbers are, and shown in clear once, when registered. One active endpoint per client: a new
+    registration replaces the old one (and its secret), which is also how a leaked secret is rotated.
+    """
+
+    __tablename__ = "webhooks"
+
+    webhook_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret_sealed: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

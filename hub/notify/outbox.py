@@ -12,11 +12,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
 from audit.events import utcnow
+from hub.auth.models import AccountRow
+from hub.notify import webhooks
 from hub.notify.models import CREATED, OutboxRow
 
 INBOX: Final = "inbox"
@@ -39,7 +41,8 @@ NOTIFIED_KINDS: Final = frozenset(
         "mandate_revoke",
     }
 )
-# The channels every resident gets today. E-mail joins when accounts have an address (issue 12, part two).
+EMAIL: Final = "email"
+# The channels every resident gets; a resident whose account has an e-mail address gets EMAIL as well.
 CHANNELS: Final = (INBOX,)
 
 
@@ -64,7 +67,9 @@ def params_of(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def rows_for(event: AuditEvent, now: datetime | None = None) -> list[dict[str, Any]]:
+def rows_for(
+    event: AuditEvent, now: datetime | None = None, channels: tuple[str, ...] = CHANNELS
+) -> list[dict[str, Any]]:
     """The outbox rows ``event`` calls for (none for an event without a subject or of a quiet kind)."""
     if event.subject_commitment is None or event.kind not in NOTIFIED_KINDS:
         return []
@@ -86,13 +91,41 @@ def rows_for(event: AuditEvent, now: datetime | None = None) -> list[dict[str, A
             "attempts": 0,
             "next_attempt_at": start,
         }
-        for channel in CHANNELS
+        for channel in channels
     ]
 
 
+async def resident_channels(session: AsyncSession, subject_commitment: str) -> tuple[str, ...]:
+    """The channels a resident is reached through: the inbox always, e-mail when their account has an address.
+
+    One indexed read in the event's transaction: deciding here, not at delivery, keeps "one row per enabled
+    channel" true of the outbox itself (an operator sees what is owed), and the address is read again at
+    delivery, so a later change of address is honoured.
+    """
+    found = await session.execute(
+        select(AccountRow.account_id)
+        .where(
+            AccountRow.subject_commitment == subject_commitment,
+            AccountRow.role == "resident",
+            AccountRow.email.is_not(None),
+        )
+        .limit(1)
+    )
+    return (*CHANNELS, EMAIL) if found.first() is not None else CHANNELS
+
+
 async def announce(session: AsyncSession, event: AuditEvent) -> int:
-    """Write the event's outbox rows into the caller's transaction; how many were written."""
-    rows = rows_for(event)
+    """Write the event's outbox rows into the caller's transaction; how many were written.
+
+    The resident's rows (inbox, e-mail) and, for a consent change, the webhook row of the client holding
+    the consent, if it registered an endpoint.
+    """
+    if event.subject_commitment is None or event.kind not in NOTIFIED_KINDS:
+        return 0
+    rows = rows_for(event, channels=await resident_channels(session, event.subject_commitment))
+    hook = await webhooks.params_for(session, event)
+    if hook is not None and rows:
+        rows.append({**rows[0], "message_id": new_message_id(), "channel": webhooks.WEBHOOK, "params": hook})
     if rows:
         await session.execute(insert(OutboxRow), rows)
     return len(rows)

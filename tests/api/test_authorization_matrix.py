@@ -92,6 +92,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/me/notifications"): RESIDENTS,
     ("POST", "/v1/me/notifications/{message_id}/read"): RESIDENTS,
     ("POST", "/v1/notices/verify"): EVERYONE,
+    ("POST", "/v1/webhooks"): CLIENTS,
+    # The demo's mail sink: served in development only, so 404 to everyone in the test environment.
+    ("GET", "/dev/mail"): NOBODY,
     ("GET", "/"): EVERYONE,
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): NOBODY,
@@ -147,6 +150,8 @@ JSON: dict[str, dict[str, Any]] = {
     "/v1/auth/login": {"username": "nobody", "password": "wrong"},
     "/v1/issuances/{number}/revoke": {"reason": "matrix test"},
     "/v1/verify": {"issuance_number": "1000-0000-0000-0000"},
+    # The discard port: nothing listens, so a delivery other tests' workers may try fails at once.
+    "/v1/webhooks": {"url": "http://127.0.0.1:9/matrix"},
 }
 # Signing out spends the caller's token: these run last, each with a token of its own.
 LAST = {("POST", "/v1/auth/logout"), ("POST", "/logout")}

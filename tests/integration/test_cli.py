@@ -41,6 +41,20 @@ def test_demo_setup_migrates_seeds_and_creates_demo_principals(tmp_path: Path) -
     engine.dispose()
     again = gongyu(tmp_path, "demo", "--no-serve")
     assert again.returncode == 0, "the demo setup is idempotent"
+    engine = create_engine(f"sqlite:///{tmp_path / 'gongyu.db'}")
+    with engine.connect() as conn:
+        mail = conn.execute(text("SELECT email, language FROM accounts WHERE username = 'resident1'")).one()
+    assert tuple(mail) == ("resident1@demo.gongyu.test", "ko")
+
+    hook = gongyu(tmp_path, "clients", "webhook", "demo-bank", "http://127.0.0.1:9000/hooks")
+    assert hook.returncode == 0, hook.stderr
+    [secret] = [w for w in hook.stderr.split() if w.startswith("whsec_")]
+    with engine.connect() as conn:
+        sealed = conn.execute(text("SELECT secret_sealed FROM webhooks WHERE client_id = 'demo-bank'")).one()
+    engine.dispose()
+    assert secret not in sealed[0], "the secret is stored sealed, not in clear"
+    unknown = gongyu(tmp_path, "clients", "webhook", "no-such-client", "http://127.0.0.1:9000/hooks")
+    assert unknown.returncode == 2 and "no client" in unknown.stderr
 
 
 def test_clients_add_json_prints_the_secret_once_and_stores_only_a_hash(tmp_path: Path) -> None:

@@ -1,0 +1,211 @@
+"""The webhook channel: client systems (banks, agencies) hear at once that a consent they hold changed.
+
+A bank that keeps using a consent the resident has revoked learns so only when its next lookup is refused;
+a webhook tells it when the change commits, so it can stop its own processes (a loan file, a standing
+query) at once. The events are the consent's own changes (:data:`EVENT_TYPES`); the outbox row is written by
+``outbox.announce`` in the transaction of the audit event, like every notice, only for a client that has an
+endpoint.
+
+Deliveries follow the Standard Webhooks specification (PyPI ``standardwebhooks``): the body is
+``{"type", "timestamp", "data"}``, the headers ``webhook-id`` (the outbox message id: stable across
+retries, so the receiver drops duplicates), ``webhook-timestamp`` and ``webhook-signature`` (HMAC-SHA256
+under the endpoint's secret ``whsec_...``). The payload names the consent and the event, never the resident:
+the bank already knows whose consent it holds.
+
+A 2xx answer is delivered; anything else, or no answer, is retried with the dispatcher's back-off until the
+attempts run out (``permanent-failure``, a dead letter an operator can see).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks.webhooks import Webhook
+
+from audit import AuditEvent
+from audit.events import utcnow
+from consent.models import ConsentRow
+from hub.notify.models import WebhookRow
+
+if TYPE_CHECKING:  # dispatch imports the outbox, which imports this module: the channel's types only here
+    from hub.notify.dispatch import Message
+
+WEBHOOK: Final = "webhook"
+# Audit event kind → the webhook's event type (the names a client system switches on).
+EVENT_TYPES: Final = {
+    "consent_approve": "consent.approved",
+    "consent_pause": "consent.paused",
+    "consent_resume": "consent.resumed",
+    "consent_revoke": "consent.revoked",
+}
+_AAD: Final = b"webhook-secret"
+
+
+class SecretSealer:
+    """AES-256-GCM under the hub's data key, with associated data of its own (no other sealed value opens)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def seal(self, secret: str) -> str:
+        nonce = secrets.token_bytes(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, secret.encode(), _AAD)).decode()
+
+    def open(self, sealed: str) -> str:
+        raw = base64.b64decode(sealed)
+        return self._aead.decrypt(raw[:12], raw[12:], _AAD).decode()
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_url(url: str, *, production: bool) -> str:
+    """An endpoint the hub will POST to: http(s) with a host; https only in production (the body is signed,
+    not encrypted)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("the webhook URL must be an http:// or https:// URL with a host")
+    if production and parts.scheme != "https":
+        raise ValueError("the webhook URL must use https in production")
+    return url
+
+
+async def register(
+    session: AsyncSession, data_key: bytes, client_id: str, url: str, *, production: bool = False
+) -> tuple[WebhookRow, str]:
+    """Register (or replace) ``client_id``'s endpoint; the row and the secret, which is never shown again."""
+    check_url(url, production=production)
+    await session.execute(
+        update(WebhookRow)
+        .where(WebhookRow.client_id == client_id, WebhookRow.active.is_(True))
+        .values(active=False)
+        .execution_options(synchronize_session=False)
+    )
+    secret = new_secret()
+    row = WebhookRow(
+        webhook_id=str(uuid.uuid4()),
+        client_id=client_id,
+        url=url,
+        secret_sealed=SecretSealer(data_key).seal(secret),
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return row, secret
+
+
+async def _endpoint(session: AsyncSession, client_id: str) -> WebhookRow | None:
+    found = await session.execute(
+        select(WebhookRow).where(WebhookRow.client_id == client_id, WebhookRow.active.is_(True)).limit(1)
+    )
+    return found.scalar_one_or_none()
+
+
+async def params_for(session: AsyncSession, event: AuditEvent) -> dict[str, Any] | None:
+    """The webhook message ``event`` calls for, or None (not a consent change, or no endpoint registered).
+
+    Consent events name their consent in ``reason`` (``consent:<id>``); the consent names its recipient.
+    """
+    event_type = EVENT_TYPES.get(event.kind)
+    if event_type is None or not (event.reason or "").startswith("consent:"):
+        return None
+    consent_id = (event.reason or "").removeprefix("consent:")
+    found = await session.execute(select(ConsentRow.recipient_id).where(ConsentRow.consent_id == consent_id))
+    client_id = found.scalar_one_or_none()
+    if client_id is None:
+        return None
+    endpoint = await session.execute(
+        select(WebhookRow.webhook_id)
+        .where(WebhookRow.client_id == client_id, WebhookRow.active.is_(True))
+        .limit(1)
+    )
+    if endpoint.first() is None:
+        return None
+    return {
+        "client_id": client_id,
+        "type": event_type,
+        "consent_id": consent_id,
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+
+
+def payload(message: Message) -> str:
+    """The body a client receives (Standard Webhooks' ``type``/``timestamp``/``data``), as sent and signed."""
+    params = message.params
+    body = {
+        "type": params["type"],
+        "timestamp": params["occurred_at"],
+        "data": {
+            "consent_id": params["consent_id"],
+            "event_id": params["event_id"],
+            "occurred_at": params["occurred_at"],
+        },
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+class WebhookChannel:
+    """Signs and POSTs one message to its client's current endpoint (read at delivery: a replaced endpoint
+    gets the messages still owed)."""
+
+    def __init__(
+        self, data_key: bytes, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.sealer = SecretSealer(data_key)
+        self.timeout = timeout
+        self.transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, transport=self.transport, follow_redirects=False
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def deliver(self, session: AsyncSession, message: Message) -> str | None:
+        from hub.notify.dispatch import PermanentFailure
+
+        client_id = message.params.get("client_id")
+        endpoint = await _endpoint(session, str(client_id)) if client_id else None
+        if endpoint is None:
+            raise PermanentFailure("no webhook endpoint")
+        url, sealed = endpoint.url, endpoint.secret_sealed
+        # End the read before the network call (as the broker does before an agency answers): no connection
+        # or SQLite lock is held while a slow receiver makes up its mind.
+        await session.commit()
+        body = payload(message)
+        now = datetime.now(UTC)
+        signature = Webhook(self.sealer.open(sealed)).sign(message.message_id, now, body)
+        answer = await self._http().post(
+            url,
+            content=body.encode(),
+            headers={
+                "content-type": "application/json",
+                "webhook-id": message.message_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signature,
+            },
+        )
+        if not 200 <= answer.status_code < 300:
+            raise RuntimeError(f"webhook answered {answer.status_code}")
+        return None
