@@ -96,6 +96,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     # The demo's mail sink: served in development only, so 404 to everyone in the test environment.
     ("GET", "/dev/mail"): NOBODY,
     ("GET", "/"): EVERYONE,
+    ("GET", "/notices/verify"): EVERYONE,
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): NOBODY,
     ("POST", "/logout"): EVERYONE,  # signing out without a session is a harmless redirect
