@@ -11,17 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select, update
 
 from audit import AuditEvent
 from hub import i18n
-from hub.app import create_app
 from hub.notify import codes, outbox
 from hub.notify.dispatch import Dispatcher, InboxChannel, Message, RetryPolicy
 from hub.notify.models import DELIVERED, PERMANENT_FAILURE, TEMPORARY_FAILURE, OutboxRow
@@ -33,16 +30,6 @@ from tests.helpers.consent_flow import consent_lookup, granted
 
 pytestmark = pytest.mark.anyio
 CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
-
-
-@pytest.fixture
-async def api(hub_state: HubState, backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    settings = backend.settings.model_copy(update={"notify_interval_seconds": 0})
-    app = create_app(settings, state=hub_state)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
-            yield client
 
 
 def dispatcher(state: HubState, **options: Any) -> Dispatcher:

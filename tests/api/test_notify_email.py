@@ -12,7 +12,7 @@ import email
 import email.policy
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from audit import AuditEvent
-from hub.app import create_app
 from hub.auth.accounts import create_account
 from hub.notify import mail
 from hub.notify.dispatch import Dispatcher, InboxChannel, RetryPolicy
@@ -33,7 +31,6 @@ from hub.notify.outbox import EMAIL, INBOX
 from hub.settings import Settings
 from hub.state import HubState
 from hub.uow import transaction
-from tests.conftest import Backend
 
 pytestmark = pytest.mark.anyio
 
@@ -64,16 +61,6 @@ def smtp() -> Iterator[tuple[Collector, str]]:
         yield collector, f"smtp://127.0.0.1:{port}"
     finally:
         controller.stop()
-
-
-@pytest.fixture
-async def api(hub_state: HubState, backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    settings = backend.settings.model_copy(update={"notify_interval_seconds": 0})
-    app = create_app(settings, state=hub_state)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
-            yield client
 
 
 def email_channel(smtp_url: str) -> mail.EmailChannel:
