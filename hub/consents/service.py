@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
-from audit.events import ActorKind
-from consent import ConsentError, ConsentService, ConsentView, RequestView, Resident
+from consent import Actor, ConsentError, ConsentService, ConsentView, RequestView, Resident
 from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec
+from hub.actors import account_actor, audit_kind, client_actor
 from hub.auth.models import AccountRow, ClientRow
 from hub.auth.tokens import AccountPrincipal, ClientPrincipal
 from hub.consents.schemas import ConsentRequestIn, DocumentRef, MandateIn
@@ -171,7 +171,7 @@ class ConsentApp:
         self,
         session: AsyncSession,
         kind: str,
-        actor: tuple[ActorKind, str, str | None],
+        actor: Actor | None,
         request_id: str,
         *,
         subject_commitment: str | None,
@@ -179,14 +179,14 @@ class ConsentApp:
         reason: str | None = None,
         purpose_code: str | None = None,
     ) -> None:
-        actor_kind, actor_id, actor_org = actor
+        """Write the change's audit event in ``session``; ``actor`` None is the public (a scanned QR link)."""
         await self.trail.record(
             session,
             AuditEvent(
                 kind=kind,
-                actor_kind=actor_kind,
-                actor_id=actor_id,
-                actor_org=actor_org,
+                actor_kind=audit_kind(actor),
+                actor_id=actor.id if actor is not None else "public",
+                actor_org=(actor.org or None) if actor is not None else None,
                 subject_commitment=subject_commitment,
                 purpose_code=purpose_code,
                 basis=basis,
@@ -234,7 +234,7 @@ class ConsentApp:
         await self._record(
             session,
             "consent_request",
-            ("client", client.client_id, client.org),
+            client_actor(client),
             request_id,
             subject_commitment=None,
             basis=f"request:{view.request_id}",
@@ -269,7 +269,7 @@ class ConsentApp:
         await self._record(
             session,
             "consent_request",
-            ("official", official.account_id, official.org),
+            account_actor(official),
             request_id,
             subject_commitment=None,
             basis=f"request:{view.request_id}",
@@ -290,7 +290,7 @@ class ConsentApp:
         await self._record(
             session,
             "consent_link_opened",
-            ("public", "public", None),
+            None,
             audit_id,
             subject_commitment=view.subject_commitment,
             basis=f"request:{request_id}",
@@ -368,7 +368,7 @@ class ConsentApp:
         await self._record(
             session,
             kind,
-            ("resident", account.account_id, None),
+            account_actor(account),
             audit_id,
             subject_commitment=principal.subject_commitment,
             basis=basis,
@@ -398,7 +398,7 @@ class ConsentApp:
         await self._record(
             session,
             f"consent_{action}",
-            ("resident", account.account_id, None),
+            account_actor(account),
             audit_id,
             subject_commitment=account.subject_commitment,
             basis="self",
@@ -458,7 +458,7 @@ class ConsentApp:
         await self._record(
             session,
             "mandate_grant",
-            ("resident", account.account_id, None),
+            account_actor(account),
             audit_id,
             subject_commitment=principal.subject_commitment,
             basis=f"mandate:{mandate['mandate_id']}",
@@ -478,7 +478,7 @@ class ConsentApp:
         await self._record(
             session,
             "mandate_revoke",
-            ("resident", account.account_id, None),
+            account_actor(account),
             audit_id,
             subject_commitment=principal.subject_commitment,
             basis=f"mandate:{mandate_id}",
