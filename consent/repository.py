@@ -14,31 +14,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import (
-    ConsentEventRow,
     ConsentReceiptRow,
     ConsentRequestRow,
     ConsentRow,
     ConsentUseRow,
     MandateRow,
 )
-
-# Lifecycle events a resident's list shows; "used" rows are counted, not listed.
-_LISTED = ConsentEventRow.kind != "used"
-
-
-async def events(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentEventRow]]:
-    grouped: dict[str, list[ConsentEventRow]] = {}
-    wanted = list(ids)
-    if not wanted:
-        return grouped
-    rows = await session.execute(
-        select(ConsentEventRow)
-        .where(ConsentEventRow.consent_id.in_(wanted), _LISTED)
-        .order_by(ConsentEventRow.id)
-    )
-    for event in rows.scalars():
-        grouped.setdefault(event.consent_id, []).append(event)
-    return grouped
 
 
 async def consents(
@@ -142,15 +123,6 @@ async def count_use(
     if per_document.rowcount != 1:  # type: ignore[attr-defined]
         return "consent_exhausted"
     return None
-
-
-async def receipts(session: AsyncSession, consent_id: str) -> Sequence[ConsentReceiptRow]:
-    rows = await session.execute(
-        select(ConsentReceiptRow)
-        .where(ConsentReceiptRow.consent_id == consent_id)
-        .order_by(ConsentReceiptRow.created_at)
-    )
-    return rows.scalars().all()
 
 
 async def receipts_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentReceiptRow]]:

@@ -385,10 +385,6 @@ class ConsentService:
 
     # -- consents ------------------------------------------------------------------------------------------
 
-    async def get_consent(self, session: AsyncSession, consent_id: str) -> ConsentView | None:
-        row = await session.get(ConsentRow, consent_id)
-        return ConsentView.of(row, self._now()) if row else None
-
     async def list_consents(
         self,
         session: AsyncSession,
@@ -454,7 +450,7 @@ class ConsentService:
         row = await session.get(ConsentRow, consent_id)
         if row is None or row.subject_commitment != subject_commitment:
             raise ConsentError("consent_not_found")
-        return [_receipt_dict(r) for r in await repository.receipts(session, consent_id)]
+        return (await self.receipts_of(session, [consent_id])).get(consent_id, [])
 
     async def receipts_of(
         self, session: AsyncSession, consent_ids: Iterable[str]
