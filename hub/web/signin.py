@@ -28,12 +28,31 @@ def _safe_next(value: str) -> str:
     return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else "/"
 
 
+def _form(
+    request: Request,
+    next: str,
+    csrf: str,
+    status_code: int = 200,
+    failed: bool = False,
+    throttled: str | None = None,
+) -> HTMLResponse:
+    """The sign-in form: first shown, after a wrong password (401), or while throttled (429)."""
+    return render(
+        request,
+        "login.html",
+        status_code=status_code,
+        next=_safe_next(next),
+        csrf=csrf,
+        failed=failed,
+        throttled=throttled,
+        account=None,
+    )
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/") -> Response:
     token = session.new_login_csrf()
-    response = render(
-        request, "login.html", next=_safe_next(next), csrf=token, failed=False, throttled=None, account=None
-    )
+    response = _form(request, next, token)
     session.set_login_csrf(request, response, token)
     return response
 
@@ -57,29 +76,11 @@ async def login(
                 attempt.succeeded()
     except Throttled as throttled:
         message = i18n.message(language(request), "too-many-attempts.detail", **throttled.params)
-        response = render(
-            request,
-            "login.html",
-            status_code=429,
-            next=_safe_next(next),
-            csrf=csrf,
-            failed=False,
-            throttled=message,
-            account=None,
-        )
+        response = _form(request, next, csrf, status_code=429, throttled=message)
         response.headers.update(throttled.headers or {})
         return response
     if account is None:
-        return render(
-            request,
-            "login.html",
-            status_code=401,
-            next=_safe_next(next),
-            csrf=csrf,
-            failed=True,
-            throttled=None,
-            account=None,
-        )
+        return _form(request, next, csrf, status_code=401, failed=True)
     token = state.tokens.issue_account(
         account.account_id, account.role, account.display_name, account.org, account.subject_commitment
     )
