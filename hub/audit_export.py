@@ -28,6 +28,7 @@ from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
 from hub.resident_number import scrub
 from hub.state import HubState
+from hub.uow import fail_closed
 
 
 def _problem(error: NoCheckpoint | BadRange) -> Problem:
@@ -56,8 +57,7 @@ async def stream_export(
     except (NoCheckpoint, BadRange) as error:
         raise _problem(error) from None
     except AuditUnavailable:
-        await session.rollback()
-        raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+        raise await fail_closed(session) from None
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     return StreamingResponse(
         body.chunks,

@@ -33,7 +33,7 @@ from hub import resident_number
 from hub.actors import audit_kind
 from hub.errors import Problem, describe_validation
 from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse, PurposeIn
-from hub.uow import Trail, commit_now
+from hub.uow import Trail, commit_now, fail_closed
 
 _OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
 
@@ -353,8 +353,7 @@ class Broker:
             try:
                 refused = await self.consent.use(session, consent_id, document.type, view, attempt.actor.id)
             except Exception:
-                await session.rollback()
-                raise Problem(503, "audit-unavailable", headers={"Retry-After": "5"}) from None
+                raise await fail_closed(session) from None
             if refused is not None:
                 await session.rollback()  # the consent row may already be counted: undo it
                 problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})

@@ -36,14 +36,17 @@ async def commit_now(session: AsyncSession) -> None:
     try:
         await session.commit()
     except Exception:
-        await _rollback_quietly(session)
-        raise AuditUnavailableProblem() from None
+        raise await fail_closed(session) from None
 
 
-async def _rollback_quietly(session: AsyncSession) -> None:
-    """Roll back after a failure; if even that fails (the connection is gone), the answer is still the 503."""
+async def fail_closed(session: AsyncSession) -> AuditUnavailableProblem:
+    """Undo what a failed unit of work wrote and hand back the 503 to raise: nothing happened, nothing leaves.
+
+    If even the rollback fails (the connection is gone), the answer is still the 503, never a 500.
+    """
     with contextlib.suppress(Exception):
         await session.rollback()
+    return AuditUnavailableProblem()
 
 
 @asynccontextmanager
@@ -76,6 +79,5 @@ class Trail:
             # notice exists exactly when its event committed; a failed insert fails the change closed too.
             await outbox.announce(session, event)
         except Exception:
-            await _rollback_quietly(session)
-            raise AuditUnavailableProblem() from None
+            raise await fail_closed(session) from None
         return ref
