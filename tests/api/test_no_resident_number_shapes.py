@@ -10,6 +10,7 @@ meanwhile holds such a shape. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 
 from hub.resident_number import contains_resident_number
 from hub.state import HubState
-from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.conftest import Backend, account_bearer, audit_rows, bearer, lookup_body
 
 pytestmark = pytest.mark.anyio
 SHAPES = ("900101-1234567", "9001011234567", "KR-9001011234567", "x900101 1234567y", "19001011234567")
@@ -31,7 +32,7 @@ CLIENT_COLUMNS += ("reason", "request_id")
 
 
 def _text(row: dict[str, object]) -> str:
-    return json.dumps([row[column] for column in CLIENT_COLUMNS], default=str, ensure_ascii=False)
+    return json.dumps([row.get(column) for column in CLIENT_COLUMNS], default=str, ensure_ascii=False)
 
 
 def _assert_log_clean(backend: Backend, before: int) -> None:
@@ -186,3 +187,31 @@ async def test_unknown_keys_and_paths_shaped_like_a_number_are_not_named_back(
     }
     consent = await api.post("/v1/consent-requests", json=request, headers=bearer(hub_state))
     assert consent.status_code == 422 and "900101" not in consent.text
+
+
+async def test_an_auditors_export_of_the_last_minutes_holds_no_shape(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    """The issue's own check: after every field was tried, the auditor's export shows no shape anywhere."""
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    for shape in SHAPES:
+        for _, body in _variants(backend.residents[0]["resident_number"], shape):
+            await api.post("/v1/lookups", json=body, headers=bearer(hub_state))
+            await api.post("/v1/issuances", json=body, headers=bearer(hub_state))
+        await api.post(
+            "/v1/lookups",
+            json=lookup_body(backend.residents[0]["resident_number"]),
+            headers={**bearer(hub_state), "X-Request-ID": f"req-{shape}"},
+        )
+    await hub_state.integrator.integrate_once()
+    exported = await api.get(
+        "/v1/audit/export",
+        params={"format": "jsonl", "from": since.isoformat()},
+        headers=account_bearer(hub_state, "auditor"),
+    )
+    assert exported.status_code == 200, exported.text
+    rows = [json.loads(line) for line in exported.text.splitlines() if line.strip()]
+    assert rows, "the attempts are in the log"
+    assert all(set(CLIENT_COLUMNS) <= row.keys() for row in rows), "the export carries every client column"
+    leaked = [row.get("event_id") for row in rows if contains_resident_number(_text(row))]
+    assert leaked == []
