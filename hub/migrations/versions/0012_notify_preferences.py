@@ -1,0 +1,24 @@
+"""notify: residents' channel choices per event kind, quiet hours and digest (hub/notify/preferences.py)
+
+Reserved in the migration chain so that work on separate packages can land in any order; a revision whose
+package has nothing to change yet is a no-op.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01 12:50:00.000000
+"""
+
+from __future__ import annotations
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

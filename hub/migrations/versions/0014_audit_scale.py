@@ -1,0 +1,24 @@
+"""audit: what the log needs at national scale (tiles, incremental verification)
+
+Reserved in the migration chain so that work on separate packages can land in any order; a revision whose
+package has nothing to change yet is a no-op.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-01 12:50:00.000000
+"""
+
+from __future__ import annotations
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
