@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     mail_from: str = "Gongyu <notices@gongyu.test>"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Webhook receivers on loopback or private addresses (hub/notify/ssrf.py): refused unless this is set,
+    # so a client cannot make the hub POST into its own network; the demo and tests set it for a receiver
+    # on 127.0.0.1. Production refuses to start with it.
+    webhook_allow_private: bool = False
     # ``/dev/mail`` lists the demo's Maildir: on in development, off in test unless set, never in production.
     dev_mail: bool | None = None
     # Where sign-in failures, request rates and signed-out tokens are counted (hub/ratelimit.py): unset is
@@ -186,6 +190,11 @@ class Settings(BaseSettings):
                         f"agency {name!r}: no base URL in GONGYU_AGENCY_BASE_URLS (production does not call "
                         "the sandbox under /sandbox)"
                     )
+        if self.webhook_allow_private:
+            problems.append(
+                "GONGYU_WEBHOOK_ALLOW_PRIVATE is set: production sends webhooks to public addresses only "
+                "(unset it)"
+            )
         if self.key_dir is None:
             problems.append("GONGYU_KEY_DIR is not set: create the keys with `gongyu keys init` into it")
         return problems

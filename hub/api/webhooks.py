@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from hub.deps import ClientDep, SessionDep, StateDep
 from hub.errors import Problem
-from hub.notify import webhooks
+from hub.notify import ssrf, webhooks
 
 router = APIRouter(tags=["webhooks"])
 
@@ -25,13 +25,24 @@ class WebhookIn(BaseModel):
 
 @router.post("/v1/webhooks", status_code=201)
 async def register_webhook(body: WebhookIn, client: ClientDep, state: StateDep, db: SessionDep) -> Any:
-    """Register (or replace) the caller's endpoint; the signing secret is shown once, here."""
+    """Register (or replace) the caller's endpoint; the signing secret is shown once, here.
+
+    A URL leading into the hub's own network (loopback, private, link-local, ...: ``hub.notify.ssrf``) is
+    refused with ``webhook-url-refused`` and a stable ``reason``.
+    """
+    settings = state.settings
     try:
         row, secret = await webhooks.register(
-            db, state.keys.data_key, client.client_id, body.url, production=state.settings.is_production
+            db,
+            state.keys.data_key,
+            client.client_id,
+            body.url,
+            production=settings.is_production,
+            allow_private=settings.webhook_allow_private,
         )
-    except ValueError as exc:
-        raise Problem(422, "validation-error", errors=f"url ({exc})") from None
+    except ssrf.Refused as exc:
+        extra = {"reason": exc.reason} | ({"address_kind": exc.address_kind} if exc.address_kind else {})
+        raise Problem(422, "webhook-url-refused", extra=extra, reason=exc.reason) from None
     return {
         "webhook_id": row.webhook_id,
         "url": row.url,

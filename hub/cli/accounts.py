@@ -125,7 +125,12 @@ def clients_webhook(
                 if await session.get(ClientRow, client_id) is None:
                     raise ValueError(f"no client {client_id!r}")
                 row, secret = await webhooks.register(
-                    session, keys.data_key, client_id, url, production=settings.is_production
+                    session,
+                    keys.data_key,
+                    client_id,
+                    url,
+                    production=settings.is_production,
+                    allow_private=settings.webhook_allow_private,
                 )
                 return row.webhook_id, secret
         finally:

@@ -282,9 +282,10 @@ def from_settings(
             document_title=title,
             timeout=settings.smtp_timeout_seconds,
         )
+    from hub.notify.ssrf import Policy
     from hub.notify.webhooks import WEBHOOK, WebhookChannel
 
-    channels[WEBHOOK] = WebhookChannel(code_key)
+    channels[WEBHOOK] = WebhookChannel(code_key, policy=Policy.from_settings(settings))
     options: dict[str, Any] = {
         "channels": channels,
         "batch_size": settings.notify_batch_size,

@@ -24,7 +24,6 @@ import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +34,7 @@ from standardwebhooks.webhooks import Webhook
 from audit import AuditEvent
 from audit.events import utcnow
 from consent.models import ConsentRow
+from hub.notify import ssrf
 from hub.notify.models import WebhookRow
 
 if TYPE_CHECKING:  # dispatch imports the outbox, which imports this module: the channel's types only here
@@ -71,22 +71,30 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def check_url(url: str, *, production: bool) -> str:
-    """An endpoint the hub will POST to: http(s) with a host; https only in production (the body is signed,
-    not encrypted)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("the webhook URL must be an http:// or https:// URL with a host")
-    if production and parts.scheme != "https":
-        raise ValueError("the webhook URL must use https in production")
+def check_url(url: str, *, production: bool, allow_private: bool = False) -> str:
+    """An endpoint the hub will POST to: http(s) with a host; https on its default port only in production
+    (the body is signed, not encrypted); no address of the hub's own network (``hub.notify.ssrf``).
+    ``ssrf.Refused`` (a ``ValueError``) says why not."""
+    ssrf.check_url(url, ssrf.Policy(allow_private=allow_private and not production, production=production))
     return url
 
 
 async def register(
-    session: AsyncSession, data_key: bytes, client_id: str, url: str, *, production: bool = False
+    session: AsyncSession,
+    data_key: bytes,
+    client_id: str,
+    url: str,
+    *,
+    production: bool = False,
+    allow_private: bool = False,
 ) -> tuple[WebhookRow, str]:
-    """Register (or replace) ``client_id``'s endpoint; the row and the secret, which is never shown again."""
-    check_url(url, production=production)
+    """Register (or replace) ``client_id``'s endpoint; the row and the secret, which is never shown again.
+
+    The URL's name must not lead into the hub's network today (each delivery checks it again).
+    """
+    check_url(url, production=production, allow_private=allow_private)
+    policy = ssrf.Policy(allow_private=allow_private and not production, production=production)
+    await ssrf.check_endpoint(url, policy)
     await session.execute(
         update(WebhookRow)
         .where(WebhookRow.client_id == client_id, WebhookRow.active.is_(True))
@@ -160,20 +168,33 @@ def payload(message: Message) -> str:
 
 class WebhookChannel:
     """Signs and POSTs one message to its client's current endpoint (read at delivery: a replaced endpoint
-    gets the messages still owed)."""
+    gets the messages still owed).
+
+    The network is reached through ``ssrf.GuardedTransport`` under ``policy``: the endpoint's name is
+    resolved and checked at each delivery and the connection made to the checked address. ``transport``
+    replaces the network altogether (a test's in-memory receiver) and is used as given.
+    """
 
     def __init__(
-        self, data_key: bytes, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        data_key: bytes,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        policy: ssrf.Policy | None = None,
     ) -> None:
         self.sealer = SecretSealer(data_key)
         self.timeout = timeout
-        self.transport = transport
+        self.policy = policy or ssrf.Policy()
+        self.transport = transport if transport is not None else ssrf.GuardedTransport(self.policy)
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            # No redirects (a 3xx could point anywhere) and no proxy from the environment (it would do the
+            # connecting, to an address nobody checked).
             self._client = httpx.AsyncClient(
-                timeout=self.timeout, transport=self.transport, follow_redirects=False
+                timeout=self.timeout, transport=self.transport, follow_redirects=False, trust_env=False
             )
         return self._client
 
@@ -196,16 +217,21 @@ class WebhookChannel:
         body = payload(message)
         now = datetime.now(UTC)
         signature = Webhook(self.sealer.open(sealed)).sign(message.message_id, now, body)
-        answer = await self._http().post(
-            url,
-            content=body.encode(),
-            headers={
-                "content-type": "application/json",
-                "webhook-id": message.message_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signature,
-            },
-        )
+        try:
+            answer = await self._http().post(
+                url,
+                content=body.encode(),
+                headers={
+                    "content-type": "application/json",
+                    "webhook-id": message.message_id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": signature,
+                },
+            )
+        except ssrf.Refused as exc:
+            # The endpoint now leads into the hub's own network (its DNS changed since registration): no
+            # connection was made, and retrying would only ask again. The client registers a proper URL.
+            raise PermanentFailure(f"webhook endpoint refused: {exc}") from None
         if not 200 <= answer.status_code < 300:
             raise RuntimeError(f"webhook answered {answer.status_code}")
         return None
