@@ -97,6 +97,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/dev/mail"): NOBODY,
     ("GET", "/"): EVERYONE,
     ("GET", "/notices/verify"): EVERYONE,
+    ("POST", "/notices/verify"): EVERYONE,
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): NOBODY,
     ("POST", "/logout"): EVERYONE,  # signing out without a session is a harmless redirect
@@ -146,6 +147,7 @@ FORMS: dict[str, dict[str, str]] = {
     "/me/documents": {"document": "no_such_document:basic"},  # reached, refused, nothing issued
     "/counter": {"documents": "resident_registration_abstract:basic"},
     "/login": {"username": "nobody", "password": "wrong"},
+    "/notices/verify": {"code": "0000-0000-0000"},
 }
 JSON: dict[str, dict[str, Any]] = {
     "/v1/auth/login": {"username": "nobody", "password": "wrong"},
