@@ -12,6 +12,7 @@ from adapters.sandbox import apps as sandbox_apps
 from hub import body_limit, errors, ratelimit
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
+from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
 from hub.api import webhooks as webhooks_api
 from hub.logging import RequestContextMiddleware, configure
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(verify_page.router)
     app.include_router(notifications_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(handoff_api.router)
     app.include_router(home_page.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
@@ -231,3 +232,51 @@ def restrict_permissions(key_dir: Path) -> None:
 
 def _keyring_files(key_dir: Path, pepper_file: Path) -> list[Path]:
     return [key_dir / TOKEN_KEY_FILE, key_dir / LOG_KEY_FILE, key_dir / DATA_KEY_FILE, pepper_file]
+
+
+# --- civil applications (hub/applications): the attachments' master key and the counters' hand-off keys ---
+
+APPLICATION_FILES_KEY_FILE = "applications/files-master.aes256"
+COUNTER_KEYS_DIR = "applications/counters"
+_COUNTER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def load_application_files_key(key_dir: Path, *, create: bool) -> bytes:
+    """The master key that wraps each attachment's own key (AES key wrap, RFC 3394).
+
+    Kept in the key directory, never in the database, so that a database dump plus the encrypted files still
+    reads as noise. ``create`` is False in production: the key is made once by ``gongyu applications
+    init-keys``, and a missing key is an error rather than a fresh key nobody can restore.
+    """
+    path = key_dir / APPLICATION_FILES_KEY_FILE
+    if not path.exists() and not create:
+        raise KeyMaterialError(f"{path} is missing (create it with `gongyu applications init-keys`)")
+    return load_or_create_secret(path, 32)[:32]
+
+
+def counter_key_path(key_dir: Path, counter_id: str) -> Path:
+    """Where a counter's hand-off key pair lives; the id is checked so that it never leaves the directory."""
+    if not counter_id or len(counter_id) > 64 or not set(counter_id) <= _COUNTER_ID_CHARS:
+        raise ValueError("a counter id is 1-64 characters of a-z, 0-9 and '-'")
+    return key_dir / COUNTER_KEYS_DIR / f"{counter_id}.p256.pem"
+
+
+def load_counter_key(key_dir: Path, counter_id: str, *, create: bool) -> ec.EllipticCurvePrivateKey | None:
+    """A counter's P-256 key pair (ECDH-ES target of the offline hand-off QR), or None when it has none.
+
+    One pair per counter, generated on first use where ``create`` allows it (development, or ``gongyu
+    applications counter-key``); the private half never leaves the key directory, the public half is
+    published for the phone page.
+    """
+    path = counter_key_path(key_dir, counter_id)
+    if not path.exists():
+        if not create:
+            return None
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _write_secret(path, pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError(f"{path} does not hold a P-256 private key")
+    return key

@@ -23,6 +23,8 @@ from audit.signer import LogSigner
 from consent import ConsentService
 from document_specs.loader import SpecCatalog, load_bundles, load_catalog
 from document_specs.model import BundleSpec
+from hub.applications.files import AttachmentStore
+from hub.applications.handoff import HandoffService
 from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
@@ -58,6 +60,8 @@ class HubState:
     consent: ConsentApp
     exports: ExportService
     bundles: dict[str, BundleSpec]
+    files: AttachmentStore  # a case's attachments and scans, encrypted at rest (hub/applications/files.py)
+    handoff: HandoffService  # the offline hand-off QR to a counter (hub/applications/handoff.py)
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -182,4 +186,12 @@ def build_state(
         consent=ConsentApp(rules, trail, catalog, bundles, settings.public_url),
         exports=ExportService(audit_reader, audit_log, jws_signer(keys.token_key, MANIFEST_TYP)),
         bundles=dict(bundles),
+        files=AttachmentStore.for_hub(settings, trail),
+        handoff=HandoffService(
+            keys.token_key,
+            settings.effective_key_dir,
+            trail,
+            settings.public_url,
+            create_keys=not settings.is_production,
+        ),
     )

@@ -13,6 +13,7 @@ import typer
 from hub.cli import serve as _serve
 from hub.cli import worker as _worker
 from hub.cli.accounts import accounts_app, clients_app
+from hub.cli.applications import applications_app
 from hub.cli.audit import audit_app
 from hub.cli.consent import consent_app
 from hub.cli.sandbox import sandbox_app
@@ -34,3 +35,4 @@ app.add_typer(consent_app, name="consent")
 app.add_typer(doc_app, name="doc")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(applications_app, name="applications")

@@ -93,6 +93,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/me/notifications/{message_id}/read"): RESIDENTS,
     ("POST", "/v1/notices/verify"): EVERYONE,
     ("POST", "/v1/webhooks"): CLIENTS,
+    ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
+    ("GET", "/v1/counter/handoff/keys/{counter_id}"): EVERYONE,
     # The demo's mail sink: served in development only, so 404 to everyone in the test environment.
     ("GET", "/dev/mail"): NOBODY,
     ("GET", "/"): EVERYONE,
@@ -140,6 +142,7 @@ PLACEHOLDERS = {
     "bundle_id": "moving_house",
     "action": "pause",
     "fmt": "csv",
+    "counter_id": "org-0000",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
 FORMS: dict[str, dict[str, str]] = {

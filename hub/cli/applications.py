@@ -1,0 +1,134 @@
+"""``gongyu applications``: the civil applications' housekeeping (retention purge) and their keys.
+
+The purge goes through ``AttachmentStore.purge``, one file per transaction with its audit event, so an
+interrupted run leaves every file either purged and recorded or untouched; it is safe to run again, and two
+runs at once purge each file once (the row is locked, then gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.applications.files import AttachmentStore
+from hub.cli.common import console, counted_progress, open_sessions
+from hub.settings import Settings
+
+applications_app = typer.Typer(help="Civil applications: retention purge and keys.", no_args_is_help=True)
+
+# A ciphertext without its row is only swept once it is this old, so a store still in its transaction is
+# never mistaken for an orphan.
+ORPHAN_GRACE = timedelta(hours=1)
+
+
+@dataclass
+class PurgeReport:
+    purged: int = 0
+    skipped: int = 0
+    orphans: int = 0
+
+
+async def purge_expired(
+    store: AttachmentStore,
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> PurgeReport:
+    """Purge every file whose retention ended by ``now`` (each in its own audited transaction), then sweep
+    orphaned ciphertexts. Shows a progress bar on stderr."""
+    from hub.uow import transaction
+
+    report = PurgeReport()
+    async with sessions() as session:
+        due = await store.due(session, now)
+        orphans = await store.orphans(session, now - ORPHAN_GRACE)
+    if dry_run:
+        return PurgeReport(skipped=len(due), orphans=len(orphans))
+    request_id = f"cli-purge-{uuid.uuid4()}"
+    with counted_progress("purging expired application files") as progress:
+        task = progress.add_task("purge", total=len(due))
+        for file_id in due:
+            async with transaction(sessions) as session:
+                done = await store.purge(session, file_id, now=now, request_id=request_id)
+            if done:
+                store.unlink(file_id)  # after the commit: the row (and the wrapped key) is gone for good
+                report.purged += 1
+            else:
+                report.skipped += 1
+            progress.advance(task)
+    for name in orphans:
+        store.unlink(name)
+        report.orphans += 1
+    return report
+
+
+@applications_app.command("purge")
+def purge(
+    now: Annotated[
+        datetime | None, typer.Option(help="purge as of this time (UTC, ISO 8601); default: now")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="count what would be purged, change nothing")
+    ] = False,
+) -> None:
+    """Delete attachments and scans whose retention has ended, one audited transaction per file."""
+    from audit import AuditLog
+    from hub.uow import Trail
+
+    settings = Settings()
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+
+    async def run() -> PurgeReport:
+        engine, sessions = open_sessions(settings)
+        try:
+            store = AttachmentStore.for_hub(settings, Trail(AuditLog(sessions)))
+            return await purge_expired(store, sessions, moment, dry_run=dry_run)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    verb = "would purge" if dry_run else "purged"
+    count = report.skipped if dry_run else report.purged
+    console.print(f"{verb} {count} file(s); {report.orphans} orphaned ciphertext(s) swept")
+    typer.echo(json.dumps({"purged": report.purged, "due": count, "orphans": report.orphans}))
+
+
+@applications_app.command("init-keys")
+def init_keys() -> None:
+    """Create the attachments' master key in the key directory (kept if it exists; 0600)."""
+    from hub.keys import APPLICATION_FILES_KEY_FILE, load_application_files_key
+
+    settings = Settings()
+    path = settings.effective_key_dir / APPLICATION_FILES_KEY_FILE
+    existed = path.exists()
+    load_application_files_key(settings.effective_key_dir, create=True)
+    console.print(f"{path}: {'kept' if existed else 'created'}")
+
+
+@applications_app.command("counter-key")
+def counter_key(
+    org: Annotated[
+        str, typer.Argument(help="the office (an official's organisation) the counter belongs to")
+    ],
+) -> None:
+    """Create (or show) a counter's hand-off key pair and print its public key (JWK) on stdout."""
+    from hub.applications.handoff import counter_id_for, counter_jwk
+    from hub.keys import load_counter_key
+
+    settings = Settings()
+    counter_id = counter_id_for(org)
+    private = load_counter_key(settings.effective_key_dir, counter_id, create=True)
+    assert private is not None
+    jwk = counter_jwk(private)
+    console.print(f"counter {counter_id}")
+    typer.echo(json.dumps(jwk, indent=2))
