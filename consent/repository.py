@@ -8,12 +8,13 @@ statement that takes the row lock, so a revoke and a use serialise on the consen
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import (
+    ConsentEventRow,
     ConsentReceiptRow,
     ConsentRequestRow,
     ConsentRow,
@@ -146,5 +147,88 @@ async def mandates_of(session: AsyncSession, account_id: str) -> Sequence[Mandat
         select(MandateRow)
         .where((MandateRow.principal_account_id == account_id) | (MandateRow.agent_account_id == account_id))
         .order_by(MandateRow.created_at.desc())
+    )
+    return rows.scalars().all()
+
+
+async def mandate_agent(session: AsyncSession, mandate_id: str) -> str | None:
+    """The agent account of a mandate (who is told that it was granted to them)."""
+    found = await session.execute(
+        select(MandateRow.agent_account_id).where(MandateRow.mandate_id == mandate_id)
+    )
+    return found.scalar_one_or_none()
+
+
+async def recipient_of(session: AsyncSession, consent_id: str) -> tuple[str, str] | None:
+    """Who holds a consent: its recipient's id and organisation."""
+    found = await session.execute(
+        select(ConsentRow.recipient_id, ConsentRow.recipient_org).where(ConsentRow.consent_id == consent_id)
+    )
+    row = found.first()
+    return (row.recipient_id, row.recipient_org) if row is not None else None
+
+
+def _without(kind: str) -> object:
+    """No lifecycle event of ``kind`` recorded for the consent yet (the sweep's marker)."""
+    return ~exists().where(ConsentEventRow.consent_id == ConsentRow.consent_id, ConsentEventRow.kind == kind)
+
+
+async def expiring(
+    session: AsyncSession, now: datetime, horizon: timedelta, limit: int
+) -> Sequence[ConsentRow]:
+    """Consents that lapse within ``horizon`` and were not announced as lapsing yet.
+
+    Only consents granted more than ``horizon`` ago: a resident who gave a short consent (a counter's one
+    day) just saw its end date, and a notice that it is about to lapse would be noise.
+    """
+    rows = await session.execute(
+        select(ConsentRow)
+        .where(
+            ConsentRow.status != "revoked",
+            ConsentRow.expires_at > now,
+            ConsentRow.expires_at <= now + horizon,
+            ConsentRow.starts_at <= now - horizon,
+            _without("expiring"),  # type: ignore[arg-type]
+            _without("exhausted"),  # type: ignore[arg-type]
+        )
+        .order_by(ConsentRow.expires_at)
+        .limit(limit)
+    )
+    return rows.scalars().all()
+
+
+async def expired(session: AsyncSession, now: datetime, since: datetime, limit: int) -> Sequence[ConsentRow]:
+    """Consents that lapsed (after ``since``) and were not announced as lapsed, nor as used up before."""
+    rows = await session.execute(
+        select(ConsentRow)
+        .where(
+            ConsentRow.status != "revoked",
+            ConsentRow.expires_at <= now,
+            ConsentRow.expires_at > since,
+            _without("expired"),  # type: ignore[arg-type]
+            _without("exhausted"),  # type: ignore[arg-type]
+        )
+        .order_by(ConsentRow.expires_at)
+        .limit(limit)
+    )
+    return rows.scalars().all()
+
+
+async def exhausted(session: AsyncSession, now: datetime, limit: int) -> Sequence[ConsentRow]:
+    """Consents still in force whose every named document has had all its uses, not yet announced so."""
+    spare = exists().where(
+        ConsentUseRow.consent_id == ConsentRow.consent_id, ConsentUseRow.uses < ConsentRow.max_uses
+    )
+    rows = await session.execute(
+        select(ConsentRow)
+        .where(
+            ConsentRow.status != "revoked",
+            ConsentRow.expires_at > now,
+            ConsentRow.uses >= ConsentRow.max_uses,  # cheap necessary condition before the per-document one
+            ~spare,
+            _without("exhausted"),  # type: ignore[arg-type]
+        )
+        .order_by(ConsentRow.last_used_at)
+        .limit(limit)
     )
     return rows.scalars().all()

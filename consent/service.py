@@ -459,6 +459,31 @@ class ConsentService:
         grouped = await repository.receipts_of(session, consent_ids)
         return {cid: [_receipt_dict(r) for r in rows] for cid, rows in grouped.items()}
 
+    # -- lifecycle moments no request causes ----------------------------------------------------------------
+
+    async def due_transitions(
+        self, session: AsyncSession, horizon: timedelta, since: datetime, limit: int = 200
+    ) -> list[tuple[str, ConsentView]]:
+        """Consents that reached a moment not yet recorded: ``expiring`` (within ``horizon``), ``expired``
+        (after ``since``) or ``exhausted`` (every document used up). Each is recorded once (:meth:`mark`).
+        """
+        now = self._now()
+        found: list[tuple[str, ConsentView]] = []
+        for row in await repository.exhausted(session, now, limit):
+            found.append(("exhausted", ConsentView.of(row, now)))
+        for row in await repository.expired(session, now, since, limit):
+            found.append(("expired", ConsentView.of(row, now)))
+        for row in await repository.expiring(session, now, horizon, limit):
+            found.append(("expiring", ConsentView.of(row, now)))
+        return found
+
+    async def mark(self, session: AsyncSession, consent_id: str, transition: str) -> None:
+        """Record a lifecycle moment in the consent's own log, so that it is found due no more."""
+        if transition not in ("expiring", "expired", "exhausted"):
+            raise ValueError(transition)
+        session.add(ConsentEventRow(consent_id=consent_id, kind=transition, at=self._now(), actor="system"))
+        await session.flush()
+
     # -- mandates ------------------------------------------------------------------------------------------
 
     async def grant_mandate(

@@ -24,6 +24,7 @@ from hub.state import HubState, build_state
 from hub.web import auditor, counter, dev_mail, pages, portal, signin, verify_page
 from hub.web import documents as my_documents
 from hub.web import home as home_page
+from hub.web import notice_preferences
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
     app.include_router(home_page.router)
+    app.include_router(notice_preferences.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:
         # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo. They

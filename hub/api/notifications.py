@@ -4,6 +4,9 @@ A notice is written in the transaction of the event it announces and shown here 
 (``hub.notify``). ``POST /v1/notices/verify`` lets anyone who received a message claiming to be from the hub
 ask whether it was: the answer says when, through which channel and of what kind, never for whom or what it
 said, so a code read out by a stranger discloses nothing personal.
+
+``/v1/me/notification-preferences`` is the resident's choice of e-mail per group of notices, quiet hours and
+a daily digest (``hub.notify.preferences``); the inbox is always on.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from audit.events import iso
 from hub import i18n
 from hub.deps import ResidentDep, SessionDep, StateDep
 from hub.errors import Problem
-from hub.notify import inbox
+from hub.notify import inbox, preferences
 from hub.ratelimit import limit_notice_verify
 from hub.state import HubState
 
@@ -82,3 +85,30 @@ async def mark_read(message_id: UUID, resident: ResidentDep, db: SessionDep) -> 
 async def verify_notice(body: VerifyIn, db: SessionDep) -> dict[str, Any]:
     """Whether the hub sent a message with this code; ``{"genuine": false}`` for any code it did not send."""
     return await inbox.verify(db, body.code)
+
+
+@router.get("/v1/me/notification-preferences")
+async def my_preferences(resident: ResidentDep, db: SessionDep) -> dict[str, Any]:
+    """My choices: e-mail per group of notices, quiet hours and the digest hour (Korean time)."""
+    return (await preferences.load(db, resident.account_id)).as_json()
+
+
+@router.put("/v1/me/notification-preferences")
+async def set_my_preferences(
+    body: preferences.PreferencesIn,
+    request: Request,
+    resident: ResidentDep,
+    state: StateDep,
+    db: SessionDep,
+) -> dict[str, Any]:
+    """Replace my choices (what is left out takes its default); the change is recorded and announced."""
+    assert resident.subject_commitment is not None
+    saved = await preferences.save(
+        db,
+        state.trail,
+        resident.account_id,
+        resident.subject_commitment,
+        body.as_preferences(),
+        request.state.request_id,
+    )
+    return saved.as_json()

@@ -18,10 +18,11 @@ import asyncio
 import logging
 import random
 import socket
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select, update
@@ -31,6 +32,7 @@ from audit.events import utcnow
 from hub.auth.models import AccountRow
 from hub.notify import codes
 from hub.notify.models import (
+    CREATED,
     DELIVERED,
     PERMANENT_FAILURE,
     SENDING,
@@ -49,6 +51,21 @@ class PermanentFailure(Exception):
     """The channel can never deliver this message (no such recipient, no such channel): no retry."""
 
 
+class Deferred(Exception):
+    """Not now, by the recipient's choice (quiet hours, a digest): back to ``created`` until ``until``.
+
+    Not a failure and not an attempt: the row is ``created`` again, as it truly is, due at ``until``.
+    """
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+class Settled(Exception):
+    """Already delivered together with another message (one digest e-mail carries several): nothing to do."""
+
+
 @dataclass(frozen=True)
 class Message:
     """A claimed message, as a channel sees it (with its verification code, derived, never stored)."""
@@ -62,6 +79,8 @@ class Message:
     params: Mapping[str, Any]
     attempts: int
     code: str
+    created_at: datetime | None = None
+    worker: str = ""  # the worker holding the claim (a digest takes this resident's other rows under it)
 
 
 class Channel(Protocol):
@@ -104,6 +123,12 @@ class RetryPolicy:
         return float(step / 2 + self.rng.uniform(0, step / 2))
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return moment
+
+
 def _due(now: datetime) -> Any:
     """Waiting and due, or sending under a lease that ran out (its worker died or hung)."""
     return or_(
@@ -125,6 +150,9 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         retry: RetryPolicy | None = None,
         worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sweeper: Callable[[], Awaitable[int]] | None = None,
+        sweep_seconds: float = 60.0,
     ) -> None:
         self.sessions = sessions
         self.code_key = code_key
@@ -133,10 +161,14 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.retry = retry or RetryPolicy()
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock
+        # The consent moments no request causes (hub/notify/sweep.py), looked for every ``sweep_seconds``.
+        self.sweeper = sweeper
+        self.sweep_seconds = sweep_seconds
 
     async def claim(self) -> list[Message]:
         """Take up to ``batch_size`` due messages under a lease, committed before any delivery starts."""
-        now = utcnow()
+        now = self.clock()
         async with transaction(self.sessions) as session:
             # A read first: an idle poll takes no write lock (SQLite has one writer for the whole file).
             candidates = select(OutboxRow.seq).where(_due(now)).order_by(OutboxRow.next_attempt_at)
@@ -165,6 +197,7 @@ class Dispatcher:
                     OutboxRow.subject_commitment,
                     OutboxRow.params,
                     OutboxRow.attempts,
+                    OutboxRow.created_at,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -180,6 +213,8 @@ class Dispatcher:
                 params=r.params or {},
                 attempts=r.attempts,
                 code=codes.notice_code(self.code_key, r.message_id),
+                created_at=_aware(r.created_at),
+                worker=self.worker_id,
             )
             for r in sorted(rows, key=lambda r: r.seq)
         ]
@@ -197,7 +232,7 @@ class Dispatcher:
                     .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
                     .values(
                         status=DELIVERED,
-                        delivered_at=utcnow(),
+                        delivered_at=self.clock(),
                         account_id=account_id,
                         code_hash=codes.code_hash(message.code),
                         claimed_until=None,
@@ -209,16 +244,36 @@ class Dispatcher:
                     # Our lease ran out and another worker took the message over: it finishes it, not us.
                     log.warning("notify: lost the lease of %s", message.message_id)
             return DELIVERED
+        except Settled:
+            return DELIVERED
+        except Deferred as deferred:
+            return await self._defer(message, deferred.until)
         except PermanentFailure as exc:
             return await self._failed(message, str(exc), permanent=True)
         except Exception as exc:  # any other failure is worth another try, until the attempts run out
             log.warning("notify: delivery of %s failed: %r", message.message_id, exc)
             return await self._failed(message, repr(exc), permanent=False)
 
+    async def _defer(self, message: Message, until: datetime) -> str:
+        """Back to ``created``, due at ``until``; the claim's attempt is given back (nothing was tried)."""
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
+                .values(
+                    status=CREATED,
+                    next_attempt_at=until,
+                    claimed_until=None,
+                    attempts=OutboxRow.attempts - 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return CREATED
+
     async def _failed(self, message: Message, error: str, *, permanent: bool) -> str:
         dead = permanent or message.attempts >= self.retry.max_attempts
         status = PERMANENT_FAILURE if dead else TEMPORARY_FAILURE
-        next_at = utcnow() + timedelta(seconds=0 if dead else self.retry.delay(message.attempts))
+        next_at = self.clock() + timedelta(seconds=0 if dead else self.retry.delay(message.attempts))
         async with transaction(self.sessions) as session:
             await session.execute(
                 update(OutboxRow)
@@ -240,7 +295,14 @@ class Dispatcher:
 
         A failing database does not end the loop (the next poll tries again); a claim lost that way expires.
         """
+        swept_at = -float("inf")
         while not stop.is_set():
+            if self.sweeper is not None and time.monotonic() - swept_at >= self.sweep_seconds:
+                swept_at = time.monotonic()
+                try:
+                    await self.sweeper()
+                except Exception:
+                    log.exception("notify: consent sweep failed")
             try:
                 claimed = await self.run_once()
             except Exception:
@@ -281,12 +343,24 @@ def from_settings(
             public_url=settings.public_url,
             document_title=title,
             timeout=settings.smtp_timeout_seconds,
+            code_key=code_key,
+            lease_seconds=settings.notify_lease_seconds,
         )
     from hub.notify.ssrf import Policy
     from hub.notify.webhooks import WEBHOOK, WebhookChannel
 
     channels[WEBHOOK] = WebhookChannel(code_key, policy=Policy.from_settings(settings))
+    from audit import AuditLog
+    from hub.notify.sweep import sweep
+    from hub.uow import Trail
+
+    trail = Trail(AuditLog(sessions))
+
+    async def sweeper() -> int:
+        return await sweep(sessions, trail)
+
     options: dict[str, Any] = {
+        "sweeper": sweeper,
         "channels": channels,
         "batch_size": settings.notify_batch_size,
         "lease_seconds": settings.notify_lease_seconds,

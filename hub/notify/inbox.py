@@ -126,6 +126,19 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
+def variant(kind: str, params: dict[str, Any]) -> str:
+    """Which wording of ``kind`` fits: a lookup under my consent says the consent was used; a decision my
+    agent made says it was made under my mandate; the agent a mandate was granted to is told so."""
+    via = params.get("via")
+    if kind == "lookup" and via == "consent":
+        return ".consent"
+    if kind in {"consent_approve", "consent_deny"} and via == "mandate":
+        return ".mandate"
+    if kind == "mandate_grant" and params.get("role") == "agent":
+        return ".agent"
+    return ""
+
+
 def text(lang: str, kind: str, params: dict[str, Any], document_title: Callable[[str | None], str]) -> str:
     """The notice's sentence in ``lang``: who did what with which of my documents."""
     outcome = "ok" if params.get("outcome") == "ok" or kind not in _REFUSABLE else "refused"
@@ -135,9 +148,11 @@ def text(lang: str, kind: str, params: dict[str, Any], document_title: Callable[
         who = i18n.gettext(lang, DOMAIN, "notify.who.you")
     else:
         who = i18n.gettext(lang, DOMAIN, "notify.who.someone")
+    org = str(params.get("recipient_org") or i18n.gettext(lang, DOMAIN, "notify.who.someone"))
     document = params.get("document_type")
     title = document_title(document) if document else i18n.gettext(lang, DOMAIN, "notify.document.records")
-    return i18n.gettext(lang, DOMAIN, f"notify.{kind}.{outcome}").format(who=who, document=title)
+    key = f"notify.{kind}{variant(kind, params)}.{outcome}"
+    return i18n.gettext(lang, DOMAIN, key).format(who=who, document=title, org=org)
 
 
 def as_json(

@@ -89,3 +89,25 @@ class WebhookRow(NotifyBase):
     secret_sealed: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PreferenceRow(NotifyBase):
+    """A resident's choices about e-mail: which kinds of notice, a quiet-hours window and a daily digest.
+
+    One row per resident account, absent until the resident first saves (absent means the defaults: every
+    group on, no quiet hours, no digest). The inbox is not configurable: it is the record the resident can
+    always read. Times are minutes after midnight in Korean time (KST, UTC+9, no daylight saving), the clock
+    residents live by, so "22:00-07:00" means the same hours all year.
+    """
+
+    __tablename__ = "notify_preferences"
+
+    account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email_accesses: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_consents: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_mandates: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_documents: Mapped[bool] = mapped_column(Boolean, default=True)
+    quiet_start: Mapped[int | None] = mapped_column(Integer)  # minutes after 00:00 KST
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    digest_hour: Mapped[int | None] = mapped_column(Integer)  # 0-23 KST; None sends each notice on its own
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

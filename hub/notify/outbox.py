@@ -17,13 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
 from audit.events import utcnow
+from consent import repository as consent_repository
 from hub.auth.models import AccountRow
-from hub.notify import webhooks
-from hub.notify.models import CREATED, OutboxRow
+from hub.notify import preferences, webhooks
+from hub.notify.models import CREATED, OutboxRow, PreferenceRow
 
 INBOX: Final = "inbox"
-# Events about a resident's records or consents: the resident (the event's subject) hears of each. Exports,
-# consent requests not yet tied to a resident and the auditor's own actions have no subject to notify.
+# Events about a resident's records or consents: the resident (the event's subject) hears of each. Exports
+# and the auditor's own actions have no subject to notify; a bank's consent request has none until the
+# resident is known (a counter request is announced when its link is opened: ``consent_link_opened``).
 NOTIFIED_KINDS: Final = frozenset(
     {
         "lookup",
@@ -31,18 +33,37 @@ NOTIFIED_KINDS: Final = frozenset(
         "issuance",
         "verification",
         "revocation",
+        "consent_request",
         "consent_approve",
         "consent_deny",
         "consent_pause",
         "consent_resume",
         "consent_revoke",
         "consent_link_opened",
+        "consent_expiring",
+        "consent_expired",
+        "consent_exhausted",
         "mandate_grant",
         "mandate_revoke",
+        # civil applications (hub/applications): each pre-fill read and every step of the resident's case
+        "application_prefill",
+        "case_received",
+        "case_assigned",
+        "case_in_review",
+        "case_supplementation_requested",
+        "case_supplemented",
+        "case_extended",
+        "case_approved",
+        "case_rejected",
+        "case_withdrawn",
+        "notice_preferences",
     }
 )
+# Written by the sweep (``hub.notify.sweep``): their notice names who holds the consent.
+SWEPT_KINDS: Final = frozenset({"consent_expiring", "consent_expired", "consent_exhausted"})
 EMAIL: Final = "email"
-# The channels every resident gets; a resident whose account has an e-mail address gets EMAIL as well.
+# The channels every resident gets; a resident whose account has an e-mail address gets EMAIL as well,
+# unless they turned e-mail off for the event's group (``hub.notify.preferences``).
 CHANNELS: Final = (INBOX,)
 
 
@@ -64,14 +85,27 @@ def params_of(event: AuditEvent) -> dict[str, Any]:
         "outcome": event.outcome,
         "purpose_code": event.purpose_code,
         "occurred_at": event.occurred_at.isoformat(),
+        # How the access was allowed, without its identifiers: "consent" (a lookup under my consent),
+        # "mandate" (my agent acted for me), "statute", "self". The notice's text depends on it.
+        "via": (event.basis or "").partition(":")[0] or None,
     }
 
 
 def rows_for(
-    event: AuditEvent, now: datetime | None = None, channels: tuple[str, ...] = CHANNELS
+    event: AuditEvent,
+    now: datetime | None = None,
+    channels: tuple[str, ...] = CHANNELS,
+    *,
+    recipient: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The outbox rows ``event`` calls for (none for an event without a subject or of a quiet kind)."""
-    if event.subject_commitment is None or event.kind not in NOTIFIED_KINDS:
+    """The outbox rows ``event`` calls for (none for an event without a subject or of a quiet kind).
+
+    ``recipient`` is the subject commitment of someone other than the event's subject who hears of it (the
+    agent a mandate was granted to); ``extra`` adds to what the text needs.
+    """
+    recipient = recipient or event.subject_commitment
+    if recipient is None or event.kind not in NOTIFIED_KINDS:
         return []
     now = now or utcnow()
     # An entry hidden from the resident until a date (an investigation's deferral) is announced from then on.
@@ -81,10 +115,10 @@ def rows_for(
             "message_id": new_message_id(),
             "event_id": event.event_id,
             "kind": event.kind,
-            "subject_commitment": event.subject_commitment,
+            "subject_commitment": recipient,
             "account_id": None,
             "channel": channel,
-            "params": params_of(event),
+            "params": {**params_of(event), **(extra or {})},
             "created_at": now,
             "not_before": start,
             "status": CREATED,
@@ -95,34 +129,64 @@ def rows_for(
     ]
 
 
-async def resident_channels(session: AsyncSession, subject_commitment: str) -> tuple[str, ...]:
-    """The channels a resident is reached through: the inbox always, e-mail when their account has an address.
+async def resident_channels(session: AsyncSession, subject_commitment: str, kind: str) -> tuple[str, ...]:
+    """The channels a resident is reached through for ``kind``: the inbox always, e-mail when their account
+    has an address and they did not turn e-mail off for the kind's group.
 
-    One indexed read in the event's transaction: deciding here, not at delivery, keeps "one row per enabled
-    channel" true of the outbox itself (an operator sees what is owed), and the address is read again at
-    delivery, so a later change of address is honoured.
+    One indexed read in the event's transaction, the account and its preferences together (an outer join on
+    the preferences' primary key): deciding here, not at delivery, keeps "one row per enabled channel" true
+    of the outbox itself (an operator sees what is owed), and the address is read again at delivery, so a
+    later change of address is honoured. Quiet hours and the digest are applied at delivery, not here.
     """
-    found = await session.execute(
-        select(AccountRow.account_id)
-        .where(
-            AccountRow.subject_commitment == subject_commitment,
-            AccountRow.role == "resident",
-            AccountRow.email.is_not(None),
+    found = (
+        await session.execute(
+            select(AccountRow.account_id, *preferences.preference_columns())
+            .outerjoin(PreferenceRow, PreferenceRow.account_id == AccountRow.account_id)
+            .where(
+                AccountRow.subject_commitment == subject_commitment,
+                AccountRow.role == "resident",
+                AccountRow.email.is_not(None),
+            )
+            .limit(1)
         )
-        .limit(1)
-    )
-    return (*CHANNELS, EMAIL) if found.first() is not None else CHANNELS
+    ).first()
+    if found is None:
+        return CHANNELS
+    chosen = preferences.Preferences.of_columns(*found[1:])
+    return (*CHANNELS, EMAIL) if chosen.email_for(kind) else CHANNELS
+
+
+async def _agent_rows(session: AsyncSession, event: AuditEvent) -> list[dict[str, Any]]:
+    """A mandate granted: the agent hears that they may now act for someone (a second recipient)."""
+    mandate_id = (event.basis or "").removeprefix("mandate:")
+    agent = await consent_repository.mandate_agent(session, mandate_id) if mandate_id else None
+    if agent is None:
+        return []
+    commitment = (
+        await session.execute(select(AccountRow.subject_commitment).where(AccountRow.account_id == agent))
+    ).scalar_one_or_none()
+    if commitment is None or commitment == event.subject_commitment:
+        return []
+    channels = await resident_channels(session, commitment, event.kind)
+    return rows_for(event, channels=channels, recipient=commitment, extra={"role": "agent"})
 
 
 async def announce(session: AsyncSession, event: AuditEvent) -> int:
     """Write the event's outbox rows into the caller's transaction; how many were written.
 
-    The resident's rows (inbox, e-mail) and, for a consent change, the webhook row of the client holding
-    the consent, if it registered an endpoint.
+    The resident's rows (inbox, e-mail), the agent's for a mandate granted to them and, for a consent
+    change, the webhook row of the client holding the consent, if it registered an endpoint.
     """
     if event.subject_commitment is None or event.kind not in NOTIFIED_KINDS:
         return 0
-    rows = rows_for(event, channels=await resident_channels(session, event.subject_commitment))
+    extra: dict[str, Any] = {}
+    if event.kind in SWEPT_KINDS:
+        held = await consent_repository.recipient_of(session, (event.reason or "").removeprefix("consent:"))
+        extra = {"recipient_org": held[1]} if held is not None else {}
+    channels = await resident_channels(session, event.subject_commitment, event.kind)
+    rows = rows_for(event, channels=channels, extra=extra)
+    if event.kind == "mandate_grant":
+        rows += await _agent_rows(session, event)
     hook = await webhooks.params_for(session, event)
     if hook is not None and rows:
         rows.append({**rows[0], "message_id": new_message_id(), "channel": webhooks.WEBHOOK, "params": hook})

@@ -47,6 +47,9 @@ EVENT_TYPES: Final = {
     "consent_pause": "consent.paused",
     "consent_resume": "consent.resumed",
     "consent_revoke": "consent.revoked",
+    # Written by the sweep (hub/notify/sweep.py): no request causes them.
+    "consent_expired": "consent.expired",
+    "consent_exhausted": "consent.exhausted",
 }
 _AAD: Final = b"webhook-secret"
 
