@@ -91,6 +91,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/me/mandates/{mandate_id}/revoke"): RESIDENTS,
     ("GET", "/v1/me/notifications"): RESIDENTS,
     ("POST", "/v1/me/notifications/{message_id}/read"): RESIDENTS,
+    ("GET", "/v1/me/notification-preferences"): RESIDENTS,
+    ("PUT", "/v1/me/notification-preferences"): RESIDENTS,
     ("POST", "/v1/notices/verify"): EVERYONE,
     ("POST", "/v1/webhooks"): CLIENTS,
     ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
@@ -114,6 +116,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/me/documents"): RESIDENTS,
     ("POST", "/me/documents"): RESIDENTS,
     ("GET", "/me/documents/{number}/pdf"): RESIDENTS,
+    ("GET", "/me/notices/preferences"): RESIDENTS,
+    ("POST", "/me/notices/preferences"): RESIDENTS,
     ("GET", "/counter"): OFFICIALS,
     ("POST", "/counter"): OFFICIALS,
     ("GET", "/counter/sessions/{request_id}"): OFFICIALS,
@@ -245,6 +249,8 @@ async def _call(
     if is_page:
         data = {"csrf": _csrf(state, caller.cookie) if caller.cookie else "x", **FORMS.get(path, {})}
         return await client.post(url, headers=headers, data=data)
+    if method == "PUT":
+        return await client.put(url, headers=headers, json=JSON.get(path, {}))
     return await client.post(url, headers=headers, json=JSON.get(path, {}))
 
 
