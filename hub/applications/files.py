@@ -41,7 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from audit import AuditEvent
 from audit.events import ActorKind, utcnow
 from audit.models import NAMING
-from hub.applications.seal import decode_image, sniff_image
+from hub.applications.seal import clean_seal, decode_image, sniff_image
 from hub.errors import Problem
 from hub.keys import load_application_files_key
 from hub.settings import Settings
@@ -228,6 +228,31 @@ class AttachmentStore:
             self.path_of(file_id).unlink(missing_ok=True)
             raise
         return StoredFile.of(row)
+
+    async def store_seal(
+        self,
+        session: AsyncSession,
+        *,
+        case_id: str,
+        data: bytes,
+        actor: FileActor,
+        retention_days: int,
+        request_id: str,
+        subject_commitment: str | None = None,
+    ) -> StoredFile:
+        """A proxy's seal image: checked and re-encoded without metadata (``seal.clean_seal``), then stored
+        like any file of the case; the hash recorded is the clean PNG's, the bytes the case shows."""
+        cleaned = clean_seal(data)
+        return await self.store(
+            session,
+            case_id=case_id,
+            kind="seal",
+            data=cleaned.png,
+            actor=actor,
+            retention_days=retention_days,
+            request_id=request_id,
+            subject_commitment=subject_commitment,
+        )
 
     async def files_of(self, session: AsyncSession, case_id: str) -> list[StoredFile]:
         rows = await session.scalars(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -150,6 +151,29 @@ async def test_what_is_not_a_pdf_png_or_jpeg_is_refused_and_nothing_is_written(
     assert count == 0
 
 
+async def test_a_seal_is_stored_clean_and_its_recorded_hash_is_the_clean_pngs(
+    hub_state: HubState, backend: Backend
+) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    photo = io.BytesIO()
+    Image.new("RGB", (90, 90), (200, 0, 0)).save(photo, format="JPEG", exif=exif.tobytes())
+    case_id = str(uuid.uuid4())
+    async with transaction(hub_state.sessions) as session:
+        stored = await hub_state.files.store_seal(
+            session, case_id=case_id, data=photo.getvalue(), actor=RESIDENT, retention_days=30, request_id="t"
+        )
+    assert (stored.kind, stored.media_type) == ("seal", "image/png")
+    content = await _open(hub_state, stored)
+    assert b"PhoneMaker" not in content and hashlib.sha256(content).hexdigest() == stored.sha256
+    [event] = [
+        r
+        for r in audit_rows(backend)
+        if r["kind"] == "application_file_store" and f"file:{stored.file_id}" in r["fields"]
+    ]
+    assert event["view"] == "seal" and f"sha256:{stored.sha256}" in event["fields"]
+
+
 def _purge(backend: Backend, now: datetime) -> dict[str, int]:
     settings = backend.settings
     env = {
@@ -188,3 +212,23 @@ async def test_purge_deletes_files_whose_retention_ended_and_audits_each(
 
     again = await anyio.to_thread.run_sync(partial(_purge, backend, now))
     assert again["purged"] == 0, "a second run finds nothing left to purge"
+
+
+async def test_purge_sweeps_old_ciphertexts_that_never_got_their_row(
+    hub_state: HubState, backend: Backend
+) -> None:
+    root = hub_state.files.root
+    root.mkdir(parents=True, exist_ok=True)
+    old, fresh = root / str(uuid.uuid4()), root / str(uuid.uuid4())
+    old.write_bytes(secrets.token_bytes(64))  # a store whose transaction failed after the write
+    fresh.write_bytes(secrets.token_bytes(64))  # a store that may still be committing
+    hour_ago = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    os.utime(old, (hour_ago, hour_ago))
+    kept = await _store(hub_state, _png(), str(uuid.uuid4()))
+    os.utime(hub_state.files.path_of(kept.file_id), (hour_ago, hour_ago))
+
+    report = await anyio.to_thread.run_sync(partial(_purge, backend, datetime.now(UTC)))
+
+    assert report["orphans"] >= 1
+    assert not old.exists() and fresh.exists()
+    assert await _open(hub_state, kept) == _png(), "a file with its row is never an orphan"
