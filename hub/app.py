@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from adapters.sandbox import apps as sandbox_apps
 from hub import body_limit, errors, ratelimit
+from hub.api import applications as applications_api
 from hub.api import audit as audit_api
+from hub.api import cases as cases_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
     app.include_router(home_page.router)
+    app.include_router(applications_api.router)
+    app.include_router(cases_api.router)
     app.include_router(notice_preferences.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:

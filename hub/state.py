@@ -21,10 +21,14 @@ from audit.integrator import Integrator
 from audit.service import AuditReader
 from audit.signer import LogSigner
 from consent import ConsentService
+from document_specs.forms import FormSpec, load_forms
 from document_specs.loader import SpecCatalog, load_bundles, load_catalog
 from document_specs.model import BundleSpec
+from hub.applications.counter_sessions import CounterSessions
 from hub.applications.files import AttachmentStore
 from hub.applications.handoff import HandoffService
+from hub.applications.prefill import PrefillService
+from hub.applications.service import ApplicationService
 from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
@@ -62,6 +66,10 @@ class HubState:
     bundles: dict[str, BundleSpec]
     files: AttachmentStore  # a case's attachments and scans, encrypted at rest (hub/applications/files.py)
     handoff: HandoffService  # the offline hand-off QR to a counter (hub/applications/handoff.py)
+    forms: dict[str, FormSpec]
+    applications: ApplicationService
+    prefill: PrefillService
+    form_sessions: CounterSessions
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -151,6 +159,7 @@ def build_state(
         sealer=sealer, sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws")
     )
     bundles = load_bundles(catalog)  # a broken bundle stops start-up, like a broken spec
+    forms = load_forms(catalog)  # and so does a broken application form
     audit_log = AuditLog(sessions)
     trail = Trail(audit_log)
     committer = SubjectCommitter(keys.pepper)
@@ -194,4 +203,8 @@ def build_state(
             settings.public_url,
             create_keys=not settings.is_production,
         ),
+        forms=forms,
+        applications=ApplicationService(forms, trail, sealer),
+        prefill=PrefillService(catalog, broker, trail, sealer),
+        form_sessions=CounterSessions(trail, frozenset(forms)),
     )

@@ -95,6 +95,17 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/v1/me/notification-preferences"): RESIDENTS,
     ("POST", "/v1/notices/verify"): EVERYONE,
     ("POST", "/v1/webhooks"): CLIENTS,
+    # civil applications (issue 13): forms are public; a resident's own applications; a department's cases
+    ("GET", "/v1/forms"): EVERYONE,
+    ("GET", "/v1/forms/{form_type}"): EVERYONE,
+    ("POST", "/v1/me/applications"): RESIDENTS,
+    ("GET", "/v1/me/applications"): RESIDENTS,
+    ("GET", "/v1/me/applications/{application_id}"): RESIDENTS,
+    ("POST", "/v1/me/applications/{application_id}/transitions"): RESIDENTS,
+    ("POST", "/v1/me/applications/{application_id}/rating"): RESIDENTS,
+    ("GET", "/v1/cases"): OFFICIALS,
+    ("GET", "/v1/cases/{application_id}"): OFFICIALS,
+    ("POST", "/v1/cases/{application_id}/transitions"): OFFICIALS,
     ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
     ("GET", "/v1/counter/handoff/keys/{counter_id}"): EVERYONE,
     # The demo's mail sink: served in development only, so 404 to everyone in the test environment.
@@ -146,6 +157,8 @@ PLACEHOLDERS = {
     "bundle_id": "moving_house",
     "action": "pause",
     "fmt": "csv",
+    "form_type": "moving_in_report",
+    "application_id": "00000000-0000-0000-0000-000000000000",
     "counter_id": "org-0000",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
