@@ -42,8 +42,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# The audited lookup against its floor app on PostgreSQL, with wrk (Debian package), statutory and consent
+# paths (issue 17; docs/performance.md). `python -m loadtests.bench` is the older locust run.
 bench: $(STAMP)
-	$(BIN)/python -m loadtests.bench
+	$(BIN)/python -m loadtests.bench_wrk
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
