@@ -246,11 +246,13 @@ class EmailChannel:
         if not chosen.email_for(message.kind):
             raise PermanentFailure("e-mail turned off for this kind of notice")
         now = self.clock()
-        quiet = preferences.quiet_until(chosen, now)
+        # A notice of no group (a change of these very settings) is a security notice: sent at once.
+        urgent = message.kind not in preferences.GROUP_OF
+        quiet = None if urgent else preferences.quiet_until(chosen, now)
         if quiet is not None:
             raise Deferred(quiet)
         batch = [message]
-        if chosen.digest_hour is not None and self.code_key is not None:
+        if chosen.digest_hour is not None and self.code_key is not None and not urgent:
             due = preferences.digest_after(message.created_at or now, chosen.digest_hour)
             if due > now:
                 raise Deferred(due)

@@ -40,7 +40,8 @@ CHANGED: Final = "notice_preferences"  # the audit kind of a change of these set
 KST: Final = timezone(timedelta(hours=9), "KST")
 GROUPS: Final = ("accesses", "consents", "mandates", "documents")
 # Audit kind -> the group a resident switches e-mail on or off for. A kind in no group (a change of these
-# very settings) is always e-mailed: it is what someone who took over an account would want to hide.
+# very settings) is always e-mailed, at once (no quiet hours, no digest): it is what someone who took over
+# an account would want to hide.
 GROUP_OF: Final[Mapping[str, str]] = {
     "lookup": "accesses",
     "preview": "accesses",
