@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hub.actors import account_actor
 from hub.applications.files import FileActor
 from hub.applications.handoff import CHUNK_CHARS, MAX_CHUNKS, counter_id_for, read_png
 from hub.auth.tokens import AccountPrincipal
@@ -88,7 +89,7 @@ async def decode(
             raise Problem(422, "validation-error", errors="images (base64)") from None
         chunks.extend(await asyncio.to_thread(read_png, picture))  # Pillow and zxing-cpp are CPU-bound
     counter_id = counter_id_for(official.org or "")
-    actor = FileActor("official", official.account_id, official.org)
+    actor = FileActor.of(account_actor(official))
     opened = await state.handoff.open(
         db, chunks, counter_id=counter_id, actor=actor, request_id=request.state.request_id
     )

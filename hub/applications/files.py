@@ -41,6 +41,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from audit import AuditEvent
 from audit.events import ActorKind, utcnow
 from audit.models import NAMING
+from consent import Actor
+from hub.actors import audit_kind
 from hub.applications.seal import clean_seal, decode_image, sniff_image
 from hub.errors import Problem
 from hub.keys import load_application_files_key
@@ -91,6 +93,11 @@ class FileActor:
     kind: ActorKind
     id: str
     org: str | None = None
+
+    @classmethod
+    def of(cls, actor: Actor) -> FileActor:
+        """The hub's one mapping from a signed-in caller to the audit log's actor (``hub.actors``)."""
+        return cls(audit_kind(actor), actor.id, actor.org or None)
 
 
 PURGE_ACTOR: Final = FileActor("system", "applications-purge")
@@ -301,10 +308,17 @@ class AttachmentStore:
 
         False when the file is gone already or not yet due (a concurrent purge, or a changed retention).
         """
-        row = await session.get(ApplicationFileRow, file_id, with_for_update=True)
+        row = await session.get(ApplicationFileRow, file_id)
         if row is None or _aware(row.retain_until) > now:
             return False
-        await session.execute(delete(ApplicationFileRow).where(ApplicationFileRow.file_id == file_id))
+        # Conditional, and counted: of two purges racing for one file only the one that deleted it records it.
+        deleted = await session.execute(
+            delete(ApplicationFileRow).where(
+                ApplicationFileRow.file_id == file_id, ApplicationFileRow.retain_until <= now
+            )
+        )
+        if getattr(deleted, "rowcount", 0) != 1:
+            return False
         await self._record(session, "application_file_purge", row, PURGE_ACTOR, request_id, "retention_ended")
         return True
 

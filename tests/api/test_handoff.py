@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -179,3 +180,13 @@ async def test_the_counter_key_is_published_without_its_private_half(
     assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("EC", "P-256", "ECDH-ES", "enc")
     assert "d" not in jwk
     assert (await api.get("/v1/counter/handoff/keys/org-no-such-counter")).status_code == 404
+
+
+async def test_two_counters_scanning_the_same_codes_at_once_accept_it_once(
+    api: httpx.AsyncClient, hub_state: HubState
+) -> None:
+    sealed = hub_state.handoff.seal(_application(), COUNTER)
+    first, second = await asyncio.gather(
+        _decode(api, hub_state, chunks=sealed.chunks), _decode(api, hub_state, chunks=sealed.chunks)
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
