@@ -313,9 +313,9 @@ class AttachmentStore:
             return False
         # Conditional, and counted: of two purges racing for one file only the one that deleted it records it.
         deleted = await session.execute(
-            delete(ApplicationFileRow).where(
-                ApplicationFileRow.file_id == file_id, ApplicationFileRow.retain_until <= now
-            )
+            delete(ApplicationFileRow)
+            .where(ApplicationFileRow.file_id == file_id, ApplicationFileRow.retain_until <= now)
+            .execution_options(synchronize_session=False)  # SQLite's naive times would not compare in Python
         )
         if getattr(deleted, "rowcount", 0) != 1:
             return False
