@@ -173,15 +173,23 @@ class Dispatcher:
             # A read first: an idle poll takes no write lock (SQLite has one writer for the whole file).
             candidates = select(OutboxRow.seq).where(_due(now)).order_by(OutboxRow.next_attempt_at)
             candidates = candidates.limit(self.batch_size)
+            chosen: Any
             if session.get_bind().dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
+                # Lock the batch first, then update exactly those rows. Inside the UPDATE, PostgreSQL may
+                # rescan a ``LIMIT ... SKIP LOCKED`` subquery, which then skips the rows this very statement
+                # already updated and hands over the next ones: one claim took every due row, not a batch.
+                locked = await session.execute(candidates.with_for_update(skip_locked=True))
+                chosen = list(locked.scalars())
+                if not chosen:
+                    return []
             else:
                 probe = await session.execute(select(OutboxRow.seq).where(_due(now)).limit(1))
                 if probe.first() is None:
                     return []
+                chosen = candidates.scalar_subquery()
             claimed = await session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.seq.in_(candidates.scalar_subquery()), _due(now))
+                .where(OutboxRow.seq.in_(chosen), _due(now))
                 .values(
                     status=SENDING,
                     claimed_until=now + self.lease,
