@@ -473,8 +473,10 @@ class ConsentService:
             found.append(("exhausted", ConsentView.of(row, now)))
         for row in await repository.expired(session, now, since, limit):
             found.append(("expired", ConsentView.of(row, now)))
+        ending = {view.consent_id for _, view in found}
         for row in await repository.expiring(session, now, horizon, limit):
-            found.append(("expiring", ConsentView.of(row, now)))
+            if row.consent_id not in ending:  # used up now: that is its last notice, not "expiring soon"
+                found.append(("expiring", ConsentView.of(row, now)))
         return found
 
     async def mark(self, session: AsyncSession, consent_id: str, transition: str) -> None:
