@@ -23,7 +23,9 @@ from hub.schemas import BundleLookupRequest, LookupRequest
 from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
+from hub.web import applications as my_applications
 from hub.web import auditor, counter, dev_mail, pages, portal, signin, verify_page
+from hub.web import cases as case_pages
 from hub.web import documents as my_documents
 from hub.web import home as home_page
 from hub.web import notice_preferences
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(portal.router)
     app.include_router(my_documents.router)
     app.include_router(counter.router)
+    app.include_router(my_applications.router)
+    app.include_router(case_pages.router)
     app.include_router(auditor.router)
     app.include_router(dev_mail.router)
     app.include_router(verify_page.router)

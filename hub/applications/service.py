@@ -180,6 +180,9 @@ class ApplicationService:
     ) -> DraftRow | None:
         return await repository.draft(session, account.account_id, form_type)
 
+    async def drafts(self, session: AsyncSession, account: AccountPrincipal) -> list[DraftRow]:
+        return await repository.drafts_of(session, account.account_id)
+
     # -- submission ----------------------------------------------------------------------------------------
 
     async def submit(

@@ -36,7 +36,7 @@ from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
 
 router = APIRouter(include_in_schema=False)
-DOMAINS = ("counter",)
+DOMAINS = ("counter", "applications")
 MAX_DOCUMENTS = 20
 
 

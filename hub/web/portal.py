@@ -87,7 +87,7 @@ async def home(request: Request, state: StateDep, db: SessionDep) -> Response:
     return render(
         request,
         "me.html",
-        domains=("portal", "notify"),
+        domains=("portal", "notify", "applications"),
         account=account,
         notices=notices,
         unread=unread.unread,

@@ -134,6 +134,21 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/counter/sessions/{request_id}"): OFFICIALS,
     ("GET", "/counter/sessions/{request_id}/status"): OFFICIALS,
     ("GET", "/counter/issuances/{number}/pdf"): OFFICIALS,
+    # civil application pages (issue 13)
+    ("GET", "/me/applications"): RESIDENTS,
+    ("GET", "/me/applications/new/{form_type}"): RESIDENTS,
+    ("POST", "/me/applications/new/{form_type}"): RESIDENTS,
+    ("POST", "/me/applications/new/{form_type}/prefill"): RESIDENTS,
+    ("GET", "/me/applications/{application_id}"): RESIDENTS,
+    ("POST", "/me/applications/{application_id}/move"): RESIDENTS,
+    ("POST", "/me/applications/{application_id}/rating"): RESIDENTS,
+    ("GET", "/apply/{session_id}"): RESIDENTS,
+    ("GET", "/cases"): OFFICIALS,
+    ("GET", "/cases/{application_id}"): OFFICIALS,
+    ("POST", "/cases/{application_id}/transitions"): OFFICIALS,
+    ("POST", "/counter/forms"): OFFICIALS,
+    ("GET", "/counter/forms/{session_id}"): OFFICIALS,
+    ("GET", "/counter/forms/{session_id}/status"): OFFICIALS,
     ("GET", "/audit"): frozenset({AUDITOR}),
     ("GET", "/audit/events"): frozenset({AUDITOR}),
     ("GET", "/audit/export"): frozenset({AUDITOR}),
@@ -159,6 +174,7 @@ PLACEHOLDERS = {
     "fmt": "csv",
     "form_type": "moving_in_report",
     "application_id": "00000000-0000-0000-0000-000000000000",
+    "session_id": "00000000-0000-0000-0000-000000000000",
     "counter_id": "org-0000",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
@@ -167,6 +183,9 @@ FORMS: dict[str, dict[str, str]] = {
     "/me/documents": {"document": "no_such_document:basic"},  # reached, refused, nothing issued
     "/counter": {"documents": "resident_registration_abstract:basic"},
     "/login": {"username": "nobody", "password": "wrong"},
+    "/me/applications/{application_id}/rating": {"rating": "5"},
+    "/cases/{application_id}/transitions": {"to": "assigned"},
+    "/counter/forms": {"form_type": "no_such_form"},  # reached, refused (404), nothing opened
     "/notices/verify": {"code": "0000-0000-0000"},
 }
 JSON: dict[str, dict[str, Any]] = {
