@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from hub import i18n
 from hub.auth.tokens import AccountPrincipal
@@ -82,14 +81,16 @@ async def save_preferences(
     assert account.subject_commitment is not None
     on = set(email or ())
     try:
+        if not on <= set(preferences.GROUPS) or not (digest_hour == "" or digest_hour.isdigit()):
+            raise ValueError("not a choice the form offers")
         body = preferences.PreferencesIn.model_validate(
             {
                 "email": {group: group in on for group in preferences.GROUPS},
                 "quiet_hours": {"start": quiet_start, "end": quiet_end} if quiet else None,
-                "digest_hour": int(digest_hour) if digest_hour.isdigit() else None,
+                "digest_hour": int(digest_hour) if digest_hour else None,
             }
         )
-    except ValidationError:
+    except ValueError:  # pydantic's ValidationError is a ValueError too
         # Nothing saved: the page again, with what the resident had saved before and the reason.
         lang = language(request)
         chosen = await preferences.load(db, account.account_id)

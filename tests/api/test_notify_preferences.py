@@ -362,3 +362,6 @@ async def test_the_preferences_page_reads_in_six_languages_and_saves_with_its_cs
         )
         assert same.status_code == 422 and "were not saved" in same.text
         assert 'value="21:00"' in same.text  # what was saved before, unchanged
+        for odd in ({"digest_hour": "nine"}, {"digest_hour": "24"}, {"email": ["consents", "sms"]}):
+            refused = await browser.post("/me/notices/preferences?lang=en", data={**form, **odd})
+            assert refused.status_code == 422, odd
