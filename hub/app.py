@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from adapters.sandbox import apps as sandbox_apps
 from hub import body_limit, errors, ratelimit
+from hub.api import application_files as application_files_api
 from hub.api import applications as applications_api
 from hub.api import audit as audit_api
 from hub.api import cases as cases_api
@@ -74,7 +75,9 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     # the verify page caps its body and reads a picture (binary, so NUL bytes) itself.
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     errors.install(app, self_validating=self_validating)
-    app.add_middleware(body_limit.BodyLimitMiddleware)  # 413 before the NUL check reads a body
+    # 413 before the NUL check reads a body; a case's file upload takes the file as its body (10 MB).
+    caps = {**body_limit.CAPS, application_files_api.UPLOAD_PATH: application_files_api.UPLOAD_CAP}
+    app.add_middleware(body_limit.BodyLimitMiddleware, caps=caps)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(notifications_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
+    app.include_router(application_files_api.router)
     app.include_router(home_page.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)

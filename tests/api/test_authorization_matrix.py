@@ -108,6 +108,12 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/cases/{application_id}/transitions"): OFFICIALS,
     ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
     ("GET", "/v1/counter/handoff/keys/{counter_id}"): EVERYONE,
+    # a case's files: the applicant or the department's officials (which case is the service's check)
+    ("POST", "/v1/application-files"): RESIDENTS | OFFICIALS,
+    ("GET", "/v1/me/applications/{application_id}/files"): RESIDENTS,
+    ("GET", "/v1/me/applications/{application_id}/files/{file_id}"): RESIDENTS,
+    ("GET", "/v1/cases/{application_id}/files"): OFFICIALS,
+    ("GET", "/v1/cases/{application_id}/files/{file_id}"): OFFICIALS,
     # The demo's mail sink: served in development only, so 404 to everyone in the test environment.
     ("GET", "/dev/mail"): NOBODY,
     ("GET", "/"): EVERYONE,
@@ -176,6 +182,7 @@ PLACEHOLDERS = {
     "application_id": "00000000-0000-0000-0000-000000000000",
     "session_id": "00000000-0000-0000-0000-000000000000",
     "counter_id": "org-0000",
+    "file_id": "00000000-0000-0000-0000-000000000000",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
 FORMS: dict[str, dict[str, str]] = {

@@ -1,0 +1,97 @@
+"""A case's files as the people on the case see them: its applicant and the officials of its department.
+
+``AttachmentStore`` knows files and their encryption but not who may touch which case; this module joins the
+two. Whoever may see a case (``ApplicationService.case``: the applicant, or an official placed in its
+department) may list and view its files; the applicant adds attachments (and, where the form lets a proxy
+apply, the seal image), an official adds scans of paper handed in at the desk. The retention is the form
+spec's (``retention_days``), counted from the upload, and every event carries the applicant's subject
+commitment so that the files show in their access history.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.actors import account_actor
+from hub.applications.files import AttachmentStore, FileActor, FileKind, OpenedFile, StoredFile
+from hub.applications.lifecycle import FINAL_STATES
+from hub.applications.service import ApplicationService
+from hub.auth.tokens import AccountPrincipal
+from hub.errors import Problem
+
+KINDS_BY_ROLE: Final[dict[str, tuple[FileKind, ...]]] = {
+    "resident": ("attachment", "seal"),
+    "official": ("scan", "attachment"),
+}
+
+
+class CaseFiles:
+    def __init__(self, applications: ApplicationService, files: AttachmentStore) -> None:
+        self.applications = applications
+        self.files = files
+
+    async def attach(
+        self,
+        session: AsyncSession,
+        account: AccountPrincipal,
+        application_id: str,
+        kind: FileKind,
+        data: bytes,
+        request_id: str,
+    ) -> StoredFile:
+        """Add a file to an open case, checked, encrypted and recorded in the caller's transaction."""
+        row, _ = await self.applications.case(session, account, application_id)
+        if kind not in KINDS_BY_ROLE.get(account.role, ()):
+            raise Problem(403, "case-forbidden", reason_code="file_kind")
+        if row.status in FINAL_STATES:
+            raise Problem(403, "case-forbidden", reason_code="closed")
+        form = self.applications.form(row.form_type)
+        actor = FileActor.of(account_actor(account))
+        if kind == "seal":
+            if not form.proxy_allowed:
+                raise Problem(403, "case-forbidden", reason_code="no_proxy")
+            return await self.files.store_seal(
+                session,
+                case_id=row.application_id,
+                data=data,
+                actor=actor,
+                retention_days=form.retention_days,
+                request_id=request_id,
+                subject_commitment=row.subject_commitment,
+            )
+        return await self.files.store(
+            session,
+            case_id=row.application_id,
+            kind=kind,
+            data=data,
+            actor=actor,
+            retention_days=form.retention_days,
+            request_id=request_id,
+            subject_commitment=row.subject_commitment,
+        )
+
+    async def listing(
+        self, session: AsyncSession, account: AccountPrincipal, application_id: str
+    ) -> list[StoredFile]:
+        row, _ = await self.applications.case(session, account, application_id)
+        return await self.files.files_of(session, row.application_id)
+
+    async def view(
+        self,
+        session: AsyncSession,
+        account: AccountPrincipal,
+        application_id: str,
+        file_id: str,
+        request_id: str,
+    ) -> OpenedFile:
+        """Decrypt one file of the case for the caller; the view is an audit event of the transaction."""
+        row, _ = await self.applications.case(session, account, application_id)
+        return await self.files.open(
+            session,
+            file_id,
+            case_id=row.application_id,
+            actor=FileActor.of(account_actor(account)),
+            request_id=request_id,
+        )

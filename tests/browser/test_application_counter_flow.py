@@ -1,0 +1,155 @@
+"""A civil application at the counter in real Debian Chromium: a desk context and a phone context.
+
+The official opens a form session (QR) → the phone reads the link out of the QR image (zxing-cpp), signs in,
+consents to the pre-fill and sees the form pre-filled, completes and submits → the desk, which polls, shows
+the application → the official asks for a supplement → the resident supplements → the official completes →
+the resident answers the survey. Every page on the way is checked with axe-core. The time from the QR scan
+to the desk showing the application is measured and written to test-artifacts/measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.state import build_state
+from tests.applications.support import official_in
+from tests.browser.support import CHROMIUM_FLAGS, artifacts, axe_violations
+from tests.conftest import Backend
+from tests.servers import running_hub
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def live_server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[str]:
+    async def place() -> None:
+        state = build_state(sqlite_backend.settings)
+        try:
+            await official_in(state, "browser-official", "resident_registration")
+        finally:
+            await state.close()
+
+    asyncio.run(place())
+    with running_hub(
+        tmp_path / "server.log", {"GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir)}
+    ) as base:
+        yield base
+
+
+def _decode_qr(data_uri: str) -> str:
+    import zxingcpp
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])))
+    results = zxingcpp.read_barcodes(image)
+    assert results, "the desk shows a readable QR code"
+    return str(results[0].text)
+
+
+def _clean(page, where: str) -> None:  # type: ignore[no-untyped-def]
+    violations = axe_violations(page)
+    assert violations == [], f"{where}: {violations}"
+
+
+def test_counter_application_flow_in_chromium(live_server: str, sqlite_backend: Backend) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "install Debian's chromium package (make test does it as root)"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            desk = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 800}).new_page()
+            desk.goto(f"{live_server}/cases")
+            desk.fill("#username", "browser-official")
+            desk.fill("#password", "browser-official-pw")
+            desk.click("button[type=submit]")
+            expect(desk.locator("h1")).to_be_visible()
+            _clean(desk, "case queue")
+            desk.select_option("#session-form", "moving_in_report")
+            desk.click("form[action='/counter/forms'] button[type=submit]")
+            qr = desk.locator("img.qr")
+            expect(qr).to_be_visible()
+            _clean(desk, "form session")
+            link = _decode_qr(str(qr.get_attribute("src")))
+            assert link.startswith(f"{live_server}/apply/")
+
+            phone = browser.new_context(locale="ko-KR", viewport={"width": 390, "height": 844}).new_page()
+            scanned = time.monotonic()
+            phone.goto(link)
+            phone.fill("#username", "resident1")
+            phone.fill("#password", "resident1-pw")
+            phone.click("button[type=submit]")
+            expect(phone.locator("input[name=documents]")).to_be_checked()
+            _clean(phone, "pre-fill consent")
+            phone.click("form[action$='/prefill'] button[type=submit]")
+            name = sqlite_backend.residents[1]["name_ko"]
+            expect(phone.locator("#f-applicant_name")).to_have_value(name)
+            _clean(phone, "pre-filled form")
+            phone.fill("#f-new_address", "서울특별시 서초구 남부순환로 2584")
+            phone.fill("#f-new_postal_code", "06750")
+            phone.fill("#f-moved_in_on", "2026-11-20")
+            phone.select_option("#f-household_status", "new_head")
+            phone.fill("#f-movers_count", "1")
+            phone.fill("#f-phone", "010-2222-3333")
+            phone.click("button[name=action][value=submit]")
+            expect(phone.locator("#case-status")).to_have_attribute("data-status", "received")
+            _clean(phone, "my application")
+
+            # The desk polls and reloads by itself once the application exists.
+            expect(desk.locator("#submitted")).to_be_visible(timeout=15_000)
+            seen = time.monotonic() - scanned
+            expect(desk.locator("#submitted")).to_contain_text("남부순환로 2584")
+            desk.screenshot(path=str(artifacts() / "counter-application-received.png"))
+            (artifacts("measurements") / "application_scan_to_desk.json").write_text(
+                json.dumps({"qr_scan_to_desk_seconds": round(seen, 2)})
+            )
+
+            def move(to: str, note: str | None = None) -> None:
+                form = desk.locator(f"form[data-move={to}]")
+                if to == "completed":
+                    form.locator("input[value=approved]").check()
+                if note:
+                    form.locator("textarea[name=note]").fill(note)
+                form.locator("button[type=submit]").click()
+
+            desk.click("#submitted a")
+            _clean(desk, "case page")
+            move("assigned")
+            move("in_review")
+            move("supplementation_requested", "임대차계약서의 전입일을 확인해 주세요")
+            expect(desk.locator("#case-status")).to_have_attribute("data-status", "supplementation_requested")
+
+            phone.reload()
+            expect(phone.locator("main")).to_contain_text("임대차계약서의 전입일을 확인해 주세요")
+            _clean(phone, "supplement form")
+            phone.fill("#f-moved_in_on", "2026-11-21")
+            phone.fill("#supplement-note", "전입일 정정")
+            phone.click("form[action$='/move'] button:has-text('보완 제출')")
+            expect(phone.locator("#case-status")).to_have_attribute("data-status", "supplemented")
+
+            desk.reload()
+            move("in_review")
+            move("completed")
+            expect(desk.locator("#case-status")).to_have_attribute("data-status", "completed")
+
+            phone.reload()
+            expect(phone.locator("#survey-heading")).to_be_visible()
+            _clean(phone, "survey")
+            phone.check("input[name=rating][value='5']")
+            phone.fill("#survey-comment", "빨라요")
+            phone.click("form[action$='/rating'] button[type=submit]")
+            expect(phone.locator("[data-rated='5']")).to_be_visible()
+            expect(phone.locator("#survey-heading")).to_have_count(0)
+            phone.screenshot(path=str(artifacts() / "application-rated.png"), full_page=True)
+        finally:
+            browser.close()
