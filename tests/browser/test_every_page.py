@@ -129,6 +129,7 @@ def test_every_page_in_six_languages_is_complete_and_accessible(
                 (resident, "resident-consents", "/me/consents"),
                 (resident, "resident-history", "/me/history"),
                 (resident, "resident-documents", "/me/documents"),
+                (resident, "resident-notice-preferences", "/me/notices/preferences"),
                 (official, "counter", "/counter"),
                 (official, "counter-session", session_path),
                 (auditor, "auditor-console", "/audit"),
