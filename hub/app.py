@@ -13,8 +13,8 @@ from hub import body_limit, errors, ratelimit
 from hub.api import application_files as application_files_api
 from hub.api import applications as applications_api
 from hub.api import audit as audit_api
-from hub.api import cases as cases_api
 from hub.api import auth, consents, documents, health, issuance, lookups
+from hub.api import cases as cases_api
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
 from hub.api import webhooks as webhooks_api
@@ -25,11 +25,10 @@ from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from hub.web import applications as my_applications
-from hub.web import auditor, counter, dev_mail, pages, portal, signin, verify_page
+from hub.web import auditor, counter, dev_mail, notice_preferences, pages, portal, signin, verify_page
 from hub.web import cases as case_pages
 from hub.web import documents as my_documents
 from hub.web import home as home_page
-from hub.web import notice_preferences
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
