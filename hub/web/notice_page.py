@@ -83,6 +83,8 @@ async def _answer(
         return page
     if len(code) > MAX_CODE_LENGTH or codes.normalise(code) is None:
         return _page(request, state, status_code=422, error=True, code=code[:MAX_CODE_LENGTH])
+    canonical = codes.normalise(code) or ""
+    shown = "-".join(canonical[i : i + 4] for i in range(0, len(canonical), 4))  # as the notice prints it
     found = await inbox.verify(db, code)
     if not found["genuine"]:
         return _page(request, state, verdict="unknown", code=code)
@@ -92,6 +94,7 @@ async def _answer(
         state,
         verdict="genuine",
         code=code,
+        shown_code=shown,
         sent_at=found["sent_at"],
         channel=channel,
         family=kind_family(str(found["kind"])),
