@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub.applications import lifecycle
 from hub.applications.models import ApplicationRow
-from hub.applications.service import Move
+from hub.applications.service import ApplicationService, Move
 from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
 from hub.notify.models import OutboxRow
@@ -250,3 +250,28 @@ async def test_the_applicant_supplements_with_new_answers(
     assert good.status_code == 200, good.text
     assert good.json()["status"] == "supplemented"
     assert good.json()["answers"]["account_number"] == "302-9999-8888-77"
+
+
+async def test_a_case_received_before_chuseok_is_due_after_it(
+    hub_state: HubState, people: dict[str, AccountPrincipal]
+) -> None:
+    """Received Wednesday 23 September 2026; Chuseok is Thursday to Saturday: one business day is Monday."""
+    service = ApplicationService(
+        hub_state.forms, hub_state.trail, hub_state.sealer, today=lambda: date(2026, 9, 23)
+    )
+    answers = {
+        "applicant_name": "홍길동",
+        "birth_date": "1980-01-01",
+        "previous_address": "서울특별시 서초구",
+        "new_address": "서울특별시 강남구",
+        "new_postal_code": "06000",
+        "moved_in_on": "2026-09-22",
+        "household_status": "new_head",
+        "movers_count": 1,
+        "phone": "010-1234-5678",
+    }
+    async with transaction(hub_state.sessions) as session:
+        row = await service.submit(session, people["resident"], "moving_in_report", answers, "test-chuseok")
+    assert hub_state.forms["moving_in_report"].deadline_business_days == 1
+    assert row.due_on == date(2026, 9, 28)
+    assert row.case_number.startswith("20260923-")

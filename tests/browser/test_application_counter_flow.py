@@ -151,5 +151,21 @@ def test_counter_application_flow_in_chromium(live_server: str, sqlite_backend: 
             expect(phone.locator("[data-rated='5']")).to_be_visible()
             expect(phone.locator("#survey-heading")).to_have_count(0)
             phone.screenshot(path=str(artifacts() / "application-rated.png"), full_page=True)
+
+            # Every new page, in each of the six languages, is axe-clean.
+            case_path = phone.url.removeprefix(live_server)
+            desk_case = desk.url.removeprefix(live_server)
+            for lang in ("ko", "en", "ja", "zh", "th", "vi"):
+                for page, path in (
+                    (phone, "/me/applications"),
+                    (phone, "/me/applications/new/basic_pension?step=consent"),
+                    (phone, "/me/applications/new/childbirth_support?step=form"),
+                    (phone, case_path),
+                    (desk, "/cases"),
+                    (desk, desk_case),
+                ):
+                    page.goto(f"{live_server}{path}{'&' if '?' in path else '?'}lang={lang}")
+                    expect(page.locator("html")).to_have_attribute("lang", lang)
+                    _clean(page, f"{path} in {lang}")
         finally:
             browser.close()
