@@ -15,6 +15,8 @@ from hub.api import applications as applications_api
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import cases as cases_api
+from hub.api import dashboard as dashboard_api
+from hub.api import disputes as disputes_api
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
 from hub.api import webhooks as webhooks_api
@@ -27,6 +29,8 @@ from hub.state import HubState, build_state
 from hub.web import applications as my_applications
 from hub.web import auditor, counter, dev_mail, notice_preferences, pages, portal, signin, verify_page
 from hub.web import cases as case_pages
+from hub.web import dashboard as dashboard_pages
+from hub.web import disputes as dispute_pages
 from hub.web import documents as my_documents
 from hub.web import home as home_page
 
@@ -88,6 +92,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(counter.router)
     app.include_router(my_applications.router)
     app.include_router(case_pages.router)
+    app.include_router(dispute_pages.router)  # before the auditor console: /audit/disputes is its page
+    app.include_router(dashboard_pages.router)
     app.include_router(auditor.router)
     app.include_router(dev_mail.router)
     app.include_router(verify_page.router)
@@ -98,6 +104,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(home_page.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)
+    app.include_router(disputes_api.router)
+    app.include_router(dashboard_api.router)
     app.include_router(notice_preferences.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:

@@ -25,6 +25,7 @@ from document_specs.forms import FormSpec, load_forms
 from document_specs.loader import SpecCatalog, load_bundles, load_catalog
 from document_specs.model import BundleSpec
 from hub.applications.counter_sessions import CounterSessions
+from hub.applications.disputes import DisputeService
 from hub.applications.files import AttachmentStore
 from hub.applications.handoff import HandoffService
 from hub.applications.prefill import PrefillService
@@ -70,6 +71,7 @@ class HubState:
     applications: ApplicationService
     prefill: PrefillService
     form_sessions: CounterSessions
+    disputes: DisputeService  # residents' disputes of an access (hub/applications/disputes.py)
 
     async def close(self) -> None:
         await self.adapters.close()
@@ -207,4 +209,5 @@ def build_state(
         applications=ApplicationService(forms, trail, sealer),
         prefill=PrefillService(catalog, broker, trail, sealer),
         form_sessions=CounterSessions(trail, frozenset(forms)),
+        disputes=DisputeService(audit_reader, trail),
     )

@@ -22,7 +22,9 @@ from hub.auth.models import AccountRow
 from hub.auth.passwords import hash_secret, verify_secret
 from hub.i18n import SUPPORTED
 
-ROLES = ("official", "auditor", "resident")
+# A privacy officer answers, for their organisation (``org``), residents' disputes of its accesses
+# (hub/applications/disputes.py); nothing else.
+ROLES = ("official", "auditor", "resident", "privacy_officer")
 # A plain check, not RFC 5322: one @, no spaces or angle brackets (nothing that could smuggle a second header
 # or recipient into a mail); whether the address works is for the mail server to say.
 EMAIL = re.compile(r"[^@\s<>,;]{1,64}@[^@\s<>,;]{1,189}\.[^@\s<>,;]{1,63}")

@@ -94,7 +94,7 @@ class TokenService:
 
     def verify_account(self, token: str) -> AccountPrincipal:
         claims = self._decode(token)
-        if claims.get("role") not in {"official", "auditor", "resident"}:
+        if claims.get("role") not in {"official", "auditor", "resident", "privacy_officer"}:
             raise Problem(401, "invalid-token", headers=BEARER_CHALLENGE)
         return AccountPrincipal(
             account_id=str(claims["sub"]),

@@ -57,6 +57,11 @@ NOTIFIED_KINDS: Final = frozenset(
         "case_rejected",
         "case_withdrawn",
         "notice_preferences",
+        # disputes of an access (hub/applications/disputes.py): filed, escalated, answered
+        "dispute_filed",
+        "dispute_escalated",
+        "dispute_justified",
+        "dispute_error_acknowledged",
     }
 )
 # Written by the sweep (``hub.notify.sweep``): their notice names who holds the consent.

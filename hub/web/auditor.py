@@ -43,7 +43,7 @@ from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
 
 router = APIRouter(include_in_schema=False)
-DOMAINS: Final = ("auditor",)
+DOMAINS: Final = ("auditor", "disputes")  # "disputes": the console's link to /audit/disputes
 PAGE_SIZE: Final = 50
 OUTCOMES: Final = ("ok", "denied", "not_found", "agency_error", "invalid")
 FORMATS: Final[tuple[Format, ...]] = ("csv", "jsonl")

@@ -342,6 +342,7 @@ async def history_page(
     return render(
         request,
         "me_history.html",
+        domains=("disputes",),  # each entry's "dispute" link (hub/web/disputes.py)
         account=account,
         entries=entries,
         checkpoint=page.checkpoint,

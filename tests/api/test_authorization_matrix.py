@@ -106,6 +106,16 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/cases"): OFFICIALS,
     ("GET", "/v1/cases/{application_id}"): OFFICIALS,
     ("POST", "/v1/cases/{application_id}/transitions"): OFFICIALS,
+    # disputes of an access (issue 13, item 8): a resident files; the organisation's privacy officer
+    # (a role none of these callers has: tests/disputes covers it) or an auditor answers
+    ("POST", "/v1/me/disputes"): RESIDENTS,
+    ("GET", "/v1/me/disputes"): RESIDENTS,
+    ("GET", "/v1/disputes"): frozenset({AUDITOR}),
+    ("GET", "/v1/disputes/{dispute_id}"): frozenset({AUDITOR}),
+    ("POST", "/v1/disputes/{dispute_id}/answer"): frozenset({AUDITOR}),
+    # the department dashboard (issue 13, item 7): officials (of that department: 404 for others)
+    ("GET", "/v1/departments/{department}/dashboard"): OFFICIALS,
+    ("GET", "/v1/departments/{department}/dashboard.csv"): OFFICIALS,
     ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
     ("GET", "/v1/counter/handoff/keys/{counter_id}"): EVERYONE,
     # a case's files: the applicant or the department's officials (which case is the service's check)
@@ -161,6 +171,15 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/audit/export.{fmt}"): frozenset({AUDITOR}),
     ("GET", "/audit/export/manifest"): frozenset({AUDITOR}),
     ("GET", "/audit/anomalies"): frozenset({AUDITOR}),
+    ("GET", "/me/history/{leaf_index}/dispute"): RESIDENTS,
+    ("POST", "/me/history/{leaf_index}/dispute"): RESIDENTS,
+    ("GET", "/me/disputes"): RESIDENTS,
+    ("GET", "/disputes"): frozenset(),  # privacy officers only (not among these callers)
+    ("GET", "/audit/disputes"): frozenset({AUDITOR}),
+    ("POST", "/disputes/{dispute_id}/answer"): frozenset({AUDITOR}),  # and privacy officers
+    ("GET", "/dashboard"): OFFICIALS,
+    ("GET", "/departments/{department}/dashboard"): OFFICIALS,
+    ("GET", "/departments/{department}/dashboard.csv"): OFFICIALS,
     ("GET", "/verify"): EVERYONE,
     ("POST", "/verify"): EVERYONE,
 }
@@ -182,6 +201,8 @@ PLACEHOLDERS = {
     "application_id": "00000000-0000-0000-0000-000000000000",
     "session_id": "00000000-0000-0000-0000-000000000000",
     "counter_id": "org-0000",
+    "dispute_id": "00000000-0000-0000-0000-000000000000",
+    "department": "welfare",
     "file_id": "00000000-0000-0000-0000-000000000000",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
@@ -194,6 +215,8 @@ FORMS: dict[str, dict[str, str]] = {
     "/cases/{application_id}/transitions": {"to": "assigned"},
     "/counter/forms": {"form_type": "no_such_form"},  # reached, refused (404), nothing opened
     "/notices/verify": {"code": "0000-0000-0000"},
+    "/me/history/{leaf_index}/dispute": {"reason": "matrix"},
+    "/disputes/{dispute_id}/answer": {"action": "escalated", "answer": "matrix"},
 }
 JSON: dict[str, dict[str, Any]] = {
     "/v1/auth/login": {"username": "nobody", "password": "wrong"},
@@ -201,6 +224,8 @@ JSON: dict[str, dict[str, Any]] = {
     "/v1/verify": {"issuance_number": "1000-0000-0000-0000"},
     # The discard port: nothing listens, so a delivery other tests' workers may try fails at once.
     "/v1/webhooks": {"url": "http://127.0.0.1:9/matrix"},
+    "/v1/me/disputes": {"leaf_index": 999999999, "reason": "matrix"},
+    "/v1/disputes/{dispute_id}/answer": {"action": "escalated", "answer": "matrix"},
 }
 # Signing out spends the caller's token: these run last, each with a token of its own.
 LAST = {("POST", "/v1/auth/logout"), ("POST", "/logout")}
