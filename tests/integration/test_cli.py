@@ -16,8 +16,8 @@ from tests.helpers.append_only import lift_append_only
 pytestmark = pytest.mark.slow
 
 
-def gongyu(var: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GONGYU_VAR_DIR": str(var), "GONGYU_SANDBOX_RESIDENT_COUNT": "300"}
+def gongyu(var: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GONGYU_VAR_DIR": str(var), "GONGYU_SANDBOX_RESIDENT_COUNT": "300", **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "hub.cli", *args],
         env=env,
@@ -46,14 +46,18 @@ def test_demo_setup_migrates_seeds_and_creates_demo_principals(tmp_path: Path) -
         mail = conn.execute(text("SELECT email, language FROM accounts WHERE username = 'resident1'")).one()
     assert tuple(mail) == ("resident1@demo.gongyu.test", "ko")
 
-    hook = gongyu(tmp_path, "clients", "webhook", "demo-bank", "http://127.0.0.1:9000/hooks")
+    # A receiver on this machine only with the development switch (hub/notify/ssrf.py).
+    local = "http://127.0.0.1:9000/hooks"
+    refused = gongyu(tmp_path, "clients", "webhook", "demo-bank", local, GONGYU_WEBHOOK_ALLOW_PRIVATE="false")
+    assert refused.returncode == 2 and "loopback" in refused.stderr
+    hook = gongyu(tmp_path, "clients", "webhook", "demo-bank", local, GONGYU_WEBHOOK_ALLOW_PRIVATE="true")
     assert hook.returncode == 0, hook.stderr
     [secret] = [w for w in hook.stderr.split() if w.startswith("whsec_")]
     with engine.connect() as conn:
         sealed = conn.execute(text("SELECT secret_sealed FROM webhooks WHERE client_id = 'demo-bank'")).one()
     engine.dispose()
     assert secret not in sealed[0], "the secret is stored sealed, not in clear"
-    unknown = gongyu(tmp_path, "clients", "webhook", "no-such-client", "http://127.0.0.1:9000/hooks")
+    unknown = gongyu(tmp_path, "clients", "webhook", "no-such-client", "https://bank.example/hooks")
     assert unknown.returncode == 2 and "no client" in unknown.stderr
 
 
