@@ -1,4 +1,8 @@
-"""The counter's side of the offline hand-off: decode the QR codes a phone shows; publish counter keys.
+"""The offline hand-off over HTTP: the phone gets its application sealed for a counter, which decodes it.
+
+``POST /v1/me/applications/{id}/handoff`` gives the applicant the QR code texts of their application, signed
+by the hub and encrypted to the named counter's key (the counter must have one; a hand-off leaving the hub is
+an audit event with its ``jti``).
 
 ``POST /v1/counter/handoff/decode`` takes what the counter scanned, either the codes' texts (a camera with
 ``BarcodeDetector`` reads them in the browser) or the pictures themselves (base64 PNG/JPEG, read here with
@@ -22,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from hub.actors import account_actor
 from hub.applications.files import FileActor
 from hub.applications.handoff import CHUNK_CHARS, MAX_CHUNKS, counter_id_for, read_png
+from hub.applications.views import application_json
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import AccountDep, SessionDep, StateDep
+from hub.deps import AccountDep, ResidentDep, SessionDep, StateDep
 from hub.errors import Problem
 
 router = APIRouter(tags=["applications"])
@@ -100,6 +105,58 @@ async def decode(
         expires_at=opened.expires_at,
         counter_id=counter_id,
         audit_event_id=opened.event_id,
+    )
+
+
+class HandoffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    counter_id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")
+
+
+class HandoffOut(BaseModel):
+    counter_id: str
+    chunks: list[str]
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@router.post(
+    "/v1/me/applications/{application_id}/handoff",
+    response_model=HandoffOut,
+    responses=_problems(s404="no such application of mine, or no such counter"),
+)
+async def seal_for_counter(
+    application_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
+    body: HandoffIn,
+    request: Request,
+    resident: ResidentDep,
+    state: StateDep,
+    db: SessionDep,
+) -> HandoffOut:
+    """My application as QR texts for an offline counter: signed by the hub, readable by that counter only.
+
+    Each text is one QR code (``GYH1:<id>:<index>:<count>:<part>``); they expire after ten minutes and are
+    accepted once.
+    """
+    row, _ = await state.applications.case(db, resident, application_id)
+    shown = application_json(row, state.applications.form(row.form_type), state.sealer)
+    keep = ("application_id", "case_number", "form_type", "department", "submitted_at", "answers")
+    sealed = await state.handoff.issue(
+        db,
+        {key: shown[key] for key in keep},
+        body.counter_id,
+        actor=FileActor.of(account_actor(resident)),
+        request_id=request.state.request_id,
+        subject_commitment=row.subject_commitment,
+    )
+    return HandoffOut(
+        counter_id=body.counter_id,
+        chunks=sealed.chunks,
+        jti=sealed.jti,
+        issued_at=sealed.issued_at,
+        expires_at=sealed.expires_at,
     )
 
 

@@ -183,12 +183,11 @@ def read_png(data: bytes) -> list[str]:
 
 def counter_jwk(private: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
     """A counter's public key as a JWK, with the thumbprint (RFC 7638) as ``kid``; never the private half."""
-    key = ECKey.import_key(private.public_key())
+    return counter_jwk_of(ECKey.import_key(private.public_key()))
+
+
+def counter_jwk_of(key: ECKey) -> dict[str, Any]:
     return {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": KEY_ALG, "use": "enc"}
-
-
-def _public_jwk(key: SigningKey) -> OKPKey:
-    return OKPKey.import_key(key.public_key)
 
 
 def _epoch(moment: datetime) -> int:
@@ -215,10 +214,8 @@ class HandoffService:
 
     def counter_public_jwk(self, counter_id: str, *, create: bool | None = None) -> dict[str, Any] | None:
         """The counter's public key as a JWK (what the phone page encrypts to), or None without a key pair."""
-        private = load_counter_key(
-            self.key_dir, counter_id, create=self.create_keys if create is None else create
-        )
-        return None if private is None else counter_jwk(private)
+        key = self.counter_key(counter_id, create=create)
+        return None if key is None else counter_jwk_of(key)
 
     def seal(
         self,
@@ -227,16 +224,19 @@ class HandoffService:
         *,
         now: datetime | None = None,
         ttl: timedelta = TTL,
+        create_counter_key: bool | None = None,
     ) -> Sealed:
-        """Sign the application with the hub key, encrypt it to the counter's key, cut it into QR chunks."""
-        counter = self.counter_key(counter_id)
+        """Sign the application with the hub key, encrypt it to the counter's key, cut it into QR chunks.
+
+        A counter without a key pair is "not found"; ``create_counter_key`` (default: the service's
+        ``create_keys``) lets development make one, never a caller naming a counter.
+        """
+        counter = self.counter_key(counter_id, create=create_counter_key)
         if counter is None:
             raise Problem(404, "not-found")
         body = json.dumps(application, ensure_ascii=False, separators=(",", ":")).encode()
         if len(body) > MAX_APPLICATION_BYTES:
-            raise ValueError(
-                f"the application is {len(body)} bytes; a hand-off carries {MAX_APPLICATION_BYTES}"
-            )
+            raise Problem(422, "validation-error", errors="application (too long for a hand-off)")
         issued = (now or utcnow()).replace(microsecond=0)
         expires = issued + min(ttl, MAX_TTL)
         jti = str(uuid.uuid4())
@@ -280,7 +280,8 @@ class HandoffService:
         if inner is None:
             raise HandoffRefused(422, "handoff-not-genuine", "not_decryptable")
         try:
-            signed = jws.deserialize_compact(inner, _public_jwk(self.signing_key), algorithms=[SIGNING_ALG])
+            hub_key = OKPKey.import_key(self.signing_key.public_key)
+            signed = jws.deserialize_compact(inner, hub_key, algorithms=[SIGNING_ALG])
             claims = json.loads(signed.payload)
         except (JoseError, ValueError, TypeError):
             # Encrypted to this counter's public key (anyone can) but not signed by the hub: a forgery.
@@ -344,6 +345,37 @@ class HandoffService:
             # Two counters scanned the same code at once and the other committed first: the key decides.
             await session.rollback()
             raise HandoffRefused(409, "handoff-replayed", "replayed") from None
+
+    async def issue(
+        self,
+        session: AsyncSession,
+        application: dict[str, Any],
+        counter_id: str,
+        *,
+        actor: FileActor,
+        request_id: str,
+        subject_commitment: str | None = None,
+    ) -> Sealed:
+        """Seal an application for a counter the caller names (which must already have a key pair), and
+        record that a hand-off with this ``jti`` left the hub, in the caller's transaction."""
+        sealed = self.seal(application, counter_id, create_counter_key=False)
+        ref = application.get("application_id")
+        await self.trail.record(
+            session,
+            AuditEvent(
+                kind="application_handoff_seal",
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                actor_org=actor.org,
+                subject_commitment=subject_commitment,
+                fields=(f"jti:{sealed.jti}", f"counter:{counter_id}"),
+                basis=f"application:{ref}" if isinstance(ref, str) and len(ref) <= 64 else None,
+                outcome="ok",
+                reason="sealed",
+                request_id=request_id,
+            ),
+        )
+        return sealed
 
     async def _record(
         self,

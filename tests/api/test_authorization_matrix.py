@@ -116,6 +116,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     # the department dashboard (issue 13, item 7): officials (of that department: 404 for others)
     ("GET", "/v1/departments/{department}/dashboard"): OFFICIALS,
     ("GET", "/v1/departments/{department}/dashboard.csv"): OFFICIALS,
+    ("POST", "/v1/me/applications/{application_id}/handoff"): RESIDENTS,
     ("POST", "/v1/counter/handoff/decode"): OFFICIALS,
     ("GET", "/v1/counter/handoff/keys/{counter_id}"): EVERYONE,
     # a case's files: the applicant or the department's officials (which case is the service's check)
