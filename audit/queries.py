@@ -15,7 +15,7 @@ from typing import Literal
 from audit.events import AuditEvent
 
 QUERY_KIND = "audit_query"
-View = Literal["events", "anomalies"]
+View = Literal["events", "anomalies", "tiles"]
 
 
 def query_event(

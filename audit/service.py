@@ -18,6 +18,7 @@ from audit.events import AuditEvent
 from audit.filters import EventFilter
 from audit.proofs import BadRange
 from audit.signer import LogSigner
+from audit.tiles import WIDTH, TileId, encode_bundle
 
 __all__ = ["AuditReader", "BadRange", "EventFilter", "Leaf", "LogStatus", "PublishedCheckpoint", "Withheld"]
 
@@ -149,6 +150,39 @@ class AuditReader:
                 raise BadRange(f"need 0 <= tree_size <= {published}")
             nodes = await repository.read_nodes(session, tree.range_nodes(0, size))
         return tree.root(size, lambda ids: nodes)
+
+    async def hash_tile(self, tile: TileId) -> bytes | None:
+        """A C2SP hash tile's bytes from the stored nodes; None unless the latest checkpoint covers all of it.
+
+        Only what a signed checkpoint covers is served, so every tile is final the moment it exists: a full
+        tile never changes, a partial tile of width W is the same bytes forever (it just stops being the
+        newest).
+        """
+        if tile.level is None:
+            raise ValueError("entry bundles are read with entry_bundle")
+        async with self._sessions() as session:
+            if tile.needs_size() > await self._published_size(session):
+                return None
+            return await repository.level_blob(
+                session, tile.node_level, tile.first_node, tile.first_node + tile.width
+            )
+
+    async def entry_bundle(self, tile: TileId) -> bytes | None:
+        """A C2SP entry bundle: each leaf's RFC 8785 bytes after its uint16 length; None if absent.
+
+        Holds every field the leaf holds (subject commitments, actors, purposes, withheld entries too): only
+        an auditor may be given it. None when a signed checkpoint does not cover it or a row is missing.
+        """
+        if tile.level is not None or tile.width > WIDTH:
+            raise ValueError("not an entry bundle")
+        async with self._sessions() as session:
+            if tile.needs_size() > await self._published_size(session):
+                return None
+            first = tile.first_node
+            records = await repository.leaf_records(session, first - 1, tile.width, first + tile.width)
+        if len(records) != tile.width:
+            return None
+        return encode_bundle([repository.leaf_bytes(record) for record in records])
 
     def export_stream(self, filters: EventFilter, size: int, fmt: export.Format) -> AsyncIterator[bytes]:
         return export.stream(self._sessions, filters, size, fmt)

@@ -19,6 +19,7 @@ from hub.api import dashboard as dashboard_api
 from hub.api import disputes as disputes_api
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
+from hub.api import tiles as tiles_api
 from hub.api import webhooks as webhooks_api
 from hub.logging import RequestContextMiddleware, configure
 from hub.notify import dispatch as notify_dispatch
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
     for module in (auth, lookups, documents, health, audit_api, issuance, consents):
         app.include_router(module.router)
+    app.include_router(tiles_api.router)  # the audit log as C2SP tlog-tiles, at the log's prefix
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(portal.router)

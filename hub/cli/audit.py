@@ -66,20 +66,42 @@ def audit_verify(
         str | None, typer.Option(help="verify a running hub over HTTP instead (public endpoints + export)")
     ] = None,
     token: Annotated[
-        str | None, typer.Option(envvar="GONGYU_AUDITOR_TOKEN", help="auditor bearer token, with --url")
+        str | None,
+        typer.Option(envvar="GONGYU_AUDITOR_TOKEN", help="auditor bearer token, with --url or --tiles"),
+    ] = None,
+    since_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--since-checkpoint",
+            exists=True,
+            dir_okay=False,
+            help="a checkpoint you already trust (signed note): check only the leaves after it",
+        ),
+    ] = None,
+    save_checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="after a clean run, write the latest checkpoint here (trust it next time)"),
+    ] = None,
+    tiles: Annotated[
+        str | None, typer.Option(help="verify a log from its C2SP tiles at this URL prefix instead")
     ] = None,
 ) -> None:
     """Recompute the whole Merkle tree from the stored events and check every checkpoint and node.
 
-    With --url, check a running hub from outside: the signed checkpoint, and (with an auditor token) that the
-    exported events hash to its root.
+    With --since-checkpoint, trust that checkpoint and check only what came after it: the new leaves from
+    their rows, and a consistency proof from it to the latest checkpoint (seconds for a day's leaves). With
+    --url, check a running hub from outside: the signed checkpoint, and (with an auditor token) that the
+    exported events hash to its root. With --tiles, rebuild the tree from the log's tiles alone.
     """
     from audit.checkpoint import verifier_key as make_verifier_key
-    from audit.verify import verify_log
+    from audit.verify import UntrustedCheckpoint, verify_log, verify_since
     from hub.keys import load_keyring
 
     if url is not None:
         _verify_remote(url, token, verifier_key)
+        return
+    if tiles is not None:
+        _verify_tiles(tiles, token, verifier_key, save_checkpoint)
         return
 
     settings = Settings()
@@ -94,15 +116,22 @@ def audit_verify(
         try:
             with counted_progress("verifying leaves") as progress:
                 task = progress.add_task("leaves", total=None)
-                return await verify_log(
-                    sessions,
-                    verifier_key,
-                    lambda done, total: progress.update(task, completed=done, total=total),
-                )
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                if trusted_note is not None:
+                    return await verify_since(sessions, verifier_key, trusted_note, advance)
+                return await verify_log(sessions, verifier_key, advance)
         finally:
             await engine.dispose()
 
-    report = asyncio.run(run())
+    trusted_note = since_checkpoint.read_text(encoding="utf-8") if since_checkpoint else None
+    try:
+        report = asyncio.run(run())
+    except UntrustedCheckpoint as exc:
+        console.print(f"[red]refused:[/] {since_checkpoint} is not a checkpoint of this log: {exc}")
+        raise typer.Exit(2) from None
     for finding in report.findings[:200]:
         console.print(
             f"[red]{finding.kind}[/] leaf={finding.leaf_index if finding.leaf_index is not None else '-'}"
@@ -112,8 +141,13 @@ def audit_verify(
         f"{report.leaves_checked} leaves, {report.nodes_checked} nodes, "
         f"{report.checkpoints_checked} checkpoints (tree size {report.tree_size})"
     )
+    if report.trusted_size is not None:
+        summary += f"; trusted checkpoint at size {report.trusted_size}, only the leaves after it read"
     if report.ok:
         console.print(f"[green]log verified[/]: {summary}")
+        if save_checkpoint is not None and report.latest_note is not None:
+            save_checkpoint.write_text(report.latest_note, encoding="utf-8")
+            console.print(f"latest checkpoint written to {save_checkpoint}")
         return
     console.print(f"[red]log verification FAILED[/]: {len(report.findings)} finding(s); {summary}")
     raise typer.Exit(1)
@@ -233,6 +267,41 @@ def _verify_remote(url: str, token: str | None, verifier_key: str | None) -> Non
         else "signature only (no --token: leaves not checked)"
     )
     console.print(f"[green]checkpoint verified[/] at tree size {report.tree_size}; {what}")
+
+
+def _verify_tiles(prefix: str, token: str | None, verifier_key: str | None, save: Path | None) -> None:
+    import httpx
+
+    from audit.remote import verify_tiles
+
+    try:
+        with counted_progress("rebuilding the tree from tiles") as progress:
+            task = progress.add_task("leaves", total=None)
+            report, tiles, note = verify_tiles(
+                prefix.rstrip("/"),
+                token,
+                verifier_key,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except httpx.HTTPError as exc:
+        console.print(f"[red]error:[/] could not read the tiles at {prefix}: {exc}")
+        raise typer.Exit(2) from None
+    if not report.key_pinned:
+        console.print(
+            "[yellow]note:[/] the verifier key came from the hub itself; pin it with --verifier-key"
+        )
+    for problem in report.problems[:200]:
+        console.print(f"[red]{problem}[/]")
+    if not report.ok or tiles is None:
+        console.print(f"[red]tiles verification FAILED[/]: {len(report.problems)} problem(s)")
+        raise typer.Exit(1)
+    entries = f", {tiles.entries_checked} entries hashed" if token else " (no --token: entries not read)"
+    console.print(
+        f"[green]tiles verified[/] at tree size {report.tree_size}: {tiles.leaves_checked} leaf hashes "
+        f"from {tiles.tiles_read} tiles rebuild the signed root{entries}"
+    )
+    if save is not None and note is not None:
+        save.write_text(note, encoding="utf-8")
 
 
 @audit_app.command("seed-synthetic")

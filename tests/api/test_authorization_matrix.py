@@ -68,6 +68,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/audit/export/manifest"): frozenset({AUDITOR}),
     ("GET", "/v1/audit/anomaly-rules"): frozenset({AUDITOR}),
     ("GET", "/v1/audit/anomalies"): frozenset({AUDITOR}),
+    ("GET", "/checkpoint"): EVERYONE,  # the log as C2SP tlog-tiles (hub/api/tiles.py)
+    ("GET", "/tile/{path:path}"): EVERYONE,
+    ("GET", "/tile/entries/{path:path}"): frozenset({AUDITOR}),  # leaves hold what the public may not read
     ("GET", "/v1/me/access-log"): RESIDENTS,
     ("POST", "/v1/issuances"): CLIENTS,
     ("GET", "/v1/issuances/{number}/pdf"): CLIENTS,
@@ -303,7 +306,8 @@ async def _call(
 ) -> httpx.Response:
     url = re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS[m.group(1)], path)
     is_page = not (
-        url.startswith("/v1/") or url in ("/tsa", "/healthz", "/readyz") or url.startswith("/.well")
+        url.startswith(("/v1/", "/.well", "/tile/"))
+        or url in ("/tsa", "/healthz", "/readyz", "/checkpoint")
     )
     headers = dict(caller.headers) if not is_page else {}
     client.cookies.clear()
