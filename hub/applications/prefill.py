@@ -38,6 +38,10 @@ class Prefilled:
     read: tuple[str, ...] = ()  # document types read
     failed: tuple[str, ...] = ()  # document types that could not be read (agency down, no record)
 
+    def with_values(self) -> dict[str, dict[str, Any]]:
+        """Each source with the value the record gave (what a draft keeps, to notice a typed-over value)."""
+        return {name: {"source": source, "value": self.values[name]} for name, source in self.sources.items()}
+
 
 def plan(form: FormSpec, catalog: SpecCatalog) -> list[dict[str, Any]]:
     """What the consent screen shows: per document, its titles and which of its fields fill which field."""
@@ -174,11 +178,34 @@ class PrefillService:
         return Prefilled(values, sources, tuple(read), tuple(failed))
 
 
-def keep_sources(form: FormSpec, sources: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, str]:
-    """The pre-fill sources still true of the answers: a mapped field, still answered."""
+def source_of(entry: Any) -> str | None:
+    """The "document_type/view/source" of a pre-fill entry, in either shape (see :func:`keep_sources`)."""
+    if isinstance(entry, Mapping):
+        source = entry.get("source")
+        return str(source) if source is not None else None
+    return str(entry) if entry is not None else None
+
+
+def keep_sources(
+    form: FormSpec, sources: Mapping[str, Any], answers: Mapping[str, Any], *, with_values: bool = False
+) -> dict[str, Any]:
+    """The pre-fill sources still true of the answers: a mapped field, still answered, not changed since.
+
+    An entry is ``"document_type/view/source"`` or, in a draft, ``{"source": ..., "value": ...}`` with the
+    value the record gave: an answer that differs from it was typed over, so it is no longer "from records".
+    ``with_values`` keeps the second shape (drafts); otherwise the source alone is kept (cases).
+    """
     mapped = {p.field: f"{p.document_type}/{p.view}/{p.source}" for p in form.prefill}
-    return {
-        name: str(source)
-        for name, source in sources.items()
-        if mapped.get(name) == source and answers.get(name) not in (None, "")
-    }
+    out: dict[str, Any] = {}
+    for name, entry in sources.items():
+        source = source_of(entry)
+        answer = answers.get(name)
+        if source is None or mapped.get(name) != source or answer in (None, ""):
+            continue
+        if isinstance(entry, Mapping) and "value" in entry:
+            if str(entry["value"]) != str(answer):
+                continue  # typed over
+            out[name] = {"source": source, "value": entry["value"]} if with_values else source
+        else:
+            out[name] = source
+    return out

@@ -165,10 +165,8 @@ class ApplicationService:
             )
             session.add(row)
         row.answers = cleaned
-        if sources is not None:
-            row.prefilled = keep_sources(form, sources, cleaned)
-        else:
-            row.prefilled = keep_sources(form, row.prefilled or {}, cleaned)
+        kept = sources if sources is not None else (row.prefilled or {})
+        row.prefilled = keep_sources(form, kept, cleaned, with_values=True)
         if counter_session_id is not None:
             row.counter_session_id = counter_session_id
         row.updated_at = now
@@ -299,11 +297,14 @@ class ApplicationService:
             row.assignee_account_id = await self._assignee(session, row.department, move.assignee_id, account)
         if move.to == lifecycle.SUPPLEMENTED and move.answers:
             form = self.form(row.form_type)
+            before = dict(row.answers)
             try:
                 row.answers = clean(form, {**row.answers, **move.answers}, self.sealer, complete=True)
             except AnswersInvalid as exc:
                 raise invalid(exc) from None
-            row.prefilled = keep_sources(form, row.prefilled or {}, row.answers)
+            row.prefilled = {  # a supplemented value is the resident's, no longer the record's
+                k: v for k, v in (row.prefilled or {}).items() if before.get(k) == row.answers.get(k)
+            }
         row.status = move.to
         row.updated_at = utcnow()
         await session.flush()

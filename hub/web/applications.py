@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from hub.applications import lifecycle
 from hub.applications.answers import AnswersInvalid, clean, shown
 from hub.applications.models import DraftRow
-from hub.applications.prefill import plan
+from hub.applications.prefill import plan, source_of
 from hub.applications.service import Move
 from hub.applications.views import application_json
 from hub.auth.tokens import AccountPrincipal
@@ -109,7 +109,7 @@ def _fill_page(
         account=resident,
         form=form,
         values=current,
-        sources={k: documents.get(v.split("/")[0], v) for k, v in sources.items()},
+        sources={k: documents.get(str(source_of(v)).split("/")[0], "") for k, v in sources.items()},
         errors=errors or {},
         saved=saved,
         counter=draft.counter_session_id if draft is not None else None,
@@ -169,7 +169,7 @@ async def consent_and_prefill(
         resident,
         form.type,
         {**filled.values, **{k: v for k, v in typed.items() if k not in filled.values}},
-        sources=filled.sources,
+        sources=filled.with_values(),
     )
     return RedirectResponse(f"/me/applications/new/{form.type}?step=form", status_code=303)
 

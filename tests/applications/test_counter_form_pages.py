@@ -10,7 +10,7 @@ import pytest
 
 from hub.state import HubState
 from tests.applications.support import official_in
-from tests.conftest import Backend, audit_rows
+from tests.conftest import Backend, account_bearer, audit_rows
 from tests.helpers.pages import CSRF, open_browsers, sign_in
 
 pytestmark = pytest.mark.anyio
@@ -147,3 +147,47 @@ async def test_counter_form_session_from_qr_to_survey(hub_state: HubState, backe
                 page = await browser.get(path, params={"lang": lang})
                 assert page.status_code == 200, (lang, path, page.text[:300])
                 assert f'<html lang="{lang}">' in page.text
+
+
+async def test_a_pre_filled_value_typed_over_is_no_longer_marked_as_from_records(
+    hub_state: HubState, backend: Backend
+) -> None:
+    async with open_browsers(hub_state, backend, 1) as (phone,):
+        assert (await sign_in(phone, "resident1", "resident1-pw")).status_code == 303
+        consent = await phone.get("/me/applications/new/housing_benefit?step=consent")
+        filled = await phone.post(
+            "/me/applications/new/housing_benefit/prefill",
+            data={"csrf": csrf(consent), "documents": "resident_registration_abstract"},
+        )
+        form = await phone.get(filled.headers["location"])
+        fields = dict(re.findall(r'name="f\.(\w+)"[^>]*?value="([^"]*)"', form.text))
+        assert fields["applicant_name"] == backend.residents[1]["name_ko"]
+        answers = {
+            **{f"f.{k}": v for k, v in fields.items()},
+            "f.address": "서울특별시 관악구 다른 주소 1",  # typed over the record's address
+            "f.household_size": "2",
+            "f.tenure": "rent",
+            "f.bank_name": "농협은행",
+            "f.account_number": "302-1234-5678-91",
+            "f.account_holder": "신청인",
+            "f.phone": "010-1234-5678",
+        }
+        saved = await phone.post(
+            "/me/applications/new/housing_benefit", data={**answers, "csrf": csrf(form), "action": "save"}
+        )
+        assert 'data-prefilled="applicant_name"' in saved.text
+        assert 'data-prefilled="address"' not in saved.text
+        done = await phone.post(
+            "/me/applications/new/housing_benefit", data={**answers, "csrf": csrf(form), "action": "submit"}
+        )
+        assert done.status_code == 303
+        case_id = done.headers["location"].rsplit("/", 1)[1]
+    async with open_browsers(hub_state, backend, 1) as (client,):
+        case = (
+            await client.get(f"/v1/me/applications/{case_id}", headers=account_bearer(hub_state, "resident1"))
+        ).json()
+    assert case["prefilled"] == {
+        "applicant_name": "resident_registration_abstract/basic/name",
+        "birth_date": "resident_registration_abstract/basic/birth_date",
+    }
+    assert case["answers"]["address"] == "서울특별시 관악구 다른 주소 1"
