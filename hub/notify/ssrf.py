@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -214,6 +215,10 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     Connections are pooled per name (``make_transport`` builds one pool each, least recently used dropped
     past ``max_pools``): a TLS connection opened and verified for one name is never reused for another name
     that happens to share its address.
+
+    A name's checked addresses are kept ``cache_seconds`` (a resolution costs a thread hop per delivery, and
+    a worker sends hundreds a second to the same few endpoints). Safe, because only checked addresses are
+    kept and connected to: a DNS change is seen at most that much later, and never widens where the hub goes.
     """
 
     def __init__(
@@ -223,12 +228,30 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         resolver: Resolver = system_resolver,
         make_transport: Callable[[], httpx.AsyncBaseTransport] = httpx.AsyncHTTPTransport,
         max_pools: int = 64,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self.resolver = resolver
         self.make_transport = make_transport
         self.max_pools = max_pools
+        self.cache_seconds = cache_seconds
+        self.clock = clock
         self._pools: OrderedDict[str, httpx.AsyncBaseTransport] = OrderedDict()
+        self._checked: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def _addresses(self, target: Target) -> list[str]:
+        if target.literal is not None or self.cache_seconds <= 0:
+            return await checked_addresses(target, self.policy, self.resolver)
+        key, now = (target.host, target.port), self.clock()
+        kept = self._checked.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        addresses = await checked_addresses(target, self.policy, self.resolver)
+        if len(self._checked) >= 4 * self.max_pools:
+            self._checked = {k: v for k, v in self._checked.items() if v[0] > now}
+        self._checked[key] = (now + self.cache_seconds, addresses)
+        return addresses
 
     async def _pool(self, name: str) -> httpx.AsyncBaseTransport:
         pool = self._pools.pop(name, None) or self.make_transport()
@@ -240,7 +263,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         target = check_url(str(request.url), self.policy)
-        addresses = await checked_addresses(target, self.policy, self.resolver)
+        addresses = await self._addresses(target)
         pool = await self._pool(f"{target.scheme}://{target.host}:{target.port}")
         request.extensions = {**request.extensions, "sni_hostname": target.host}
         original = request.url

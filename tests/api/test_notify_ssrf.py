@@ -345,3 +345,32 @@ async def test_over_tls_the_pinned_connection_presents_and_checks_the_name(tmp_p
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_changed_dns_answer_is_refused_once_the_checked_one_expires() -> None:
+    answers = {"now": ["93.184.216.34"]}
+    asked: list[str] = []
+
+    async def changing(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return answers["now"]
+
+    moment = {"t": 0.0}
+    network = Receiver()
+    guarded = ssrf.GuardedTransport(
+        STRICT,
+        resolver=changing,
+        make_transport=network.transport,
+        cache_seconds=5,
+        clock=lambda: moment["t"],
+    )
+    async with httpx.AsyncClient(transport=guarded) as client:
+        assert (await client.post("https://hooks.bank.invalid/h")).status_code == 204
+        answers["now"] = ["10.0.0.1"]  # rebinding to an inside address
+        moment["t"] = 4.0  # still within the checked answer's life: the checked public address is used
+        assert (await client.post("https://hooks.bank.invalid/h")).status_code == 204
+        moment["t"] = 5.5
+        with pytest.raises(ssrf.Refused):
+            await client.post("https://hooks.bank.invalid/h")
+    assert asked == ["hooks.bank.invalid", "hooks.bank.invalid"]
+    assert [sent.url.host for sent in network.requests] == ["93.184.216.34", "93.184.216.34"]
