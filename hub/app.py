@@ -33,6 +33,7 @@ from hub.web import cases as case_pages
 from hub.web import dashboard as dashboard_pages
 from hub.web import disputes as dispute_pages
 from hub.web import documents as my_documents
+from hub.web import handoff_page as handoff_pages
 from hub.web import home as home_page
 
 
@@ -78,9 +79,11 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     # The broker parses these bodies itself so that malformed attempts (NUL characters included) are audited;
     # the verify page caps its body and reads a picture (binary, so NUL bytes) itself.
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
+    self_validating |= {handoff_pages.PATH}  # pictures of hand-off QR codes, read by the page itself
     errors.install(app, self_validating=self_validating)
     # 413 before the NUL check reads a body; a case's file upload takes the file as its body (10 MB).
     caps = {**body_limit.CAPS, application_files_api.UPLOAD_PATH: application_files_api.UPLOAD_CAP}
+    caps[handoff_pages.PATH] = handoff_pages.MAX_BODY_BYTES
     app.add_middleware(body_limit.BodyLimitMiddleware, caps=caps)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
     app.include_router(application_files_api.router)
+    app.include_router(handoff_pages.router)
     app.include_router(home_page.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)

@@ -154,6 +154,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/counter/sessions/{request_id}"): OFFICIALS,
     ("GET", "/counter/sessions/{request_id}/status"): OFFICIALS,
     ("GET", "/counter/issuances/{number}/pdf"): OFFICIALS,
+    ("GET", "/counter/handoff"): OFFICIALS,
+    ("POST", "/counter/handoff"): OFFICIALS,
     # civil application pages (issue 13)
     ("GET", "/me/applications"): RESIDENTS,
     ("GET", "/me/applications/new/{form_type}"): RESIDENTS,
