@@ -15,10 +15,10 @@ last error for operators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -302,15 +302,34 @@ class Dispatcher:
         """Deliver until ``stop`` is set: batch after batch while there is work, else a pause of ``interval``.
 
         A failing database does not end the loop (the next poll tries again); a claim lost that way expires.
+        The consent sweep runs beside it, in a task of its own, so recording a backlog of consent moments
+        never holds deliveries up.
         """
-        swept_at = -float("inf")
+        sweeping = asyncio.create_task(self._sweep(stop)) if self.sweeper is not None else None
+        try:
+            await self._deliver_until(interval, stop)
+        finally:
+            if sweeping is not None:
+                if not stop.is_set():  # cancelled, not stopped: the sweep goes too
+                    sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeping
+
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        """The consent sweep every ``sweep_seconds`` until ``stop`` (a failure waits for the next round)."""
+        assert self.sweeper is not None
         while not stop.is_set():
-            if self.sweeper is not None and time.monotonic() - swept_at >= self.sweep_seconds:
-                swept_at = time.monotonic()
-                try:
-                    await self.sweeper()
-                except Exception:
-                    log.exception("notify: consent sweep failed")
+            try:
+                await self.sweeper()
+            except Exception:
+                log.exception("notify: consent sweep failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.sweep_seconds)
+            except TimeoutError:
+                pass
+
+    async def _deliver_until(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 claimed = await self.run_once()
             except Exception:

@@ -182,3 +182,19 @@ async def test_a_short_consent_is_not_announced_as_expiring(
     consent_id = await granted(api, hub_state, mode="standing", max_uses=3, consent_days=2)
     await sweep_now(hub_state)
     assert await recorded(hub_state, consent_id) == []  # the resident just saw its end date
+
+
+async def test_the_worker_loop_runs_the_sweep_beside_deliveries_and_stops_with_it(
+    hub_state: HubState,
+) -> None:
+    stop = asyncio.Event()
+    swept: list[int] = []
+
+    async def sweeper() -> int:
+        swept.append(await sweep_now(hub_state))
+        stop.set()  # one round is enough: the loop must then end, sweep task included
+        return swept[-1]
+
+    worker = Dispatcher(hub_state.sessions, hub_state.keys.data_key, sweeper=sweeper, sweep_seconds=3600)
+    await asyncio.wait_for(worker.run(0.05, stop), timeout=30)
+    assert len(swept) == 1
