@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import i18n
@@ -29,6 +29,8 @@ from hub.web.strings import Strings
 
 router = APIRouter(include_in_schema=False)
 DOMAINS: Final = ("disputes", "portal")
+# A log position: bounded so that no index overflows a BIGINT (a 422, never a 500).
+LeafIndex = Annotated[int, Path(ge=0, le=2**62)]
 
 
 def duration_text(seconds: float | None, lang: str) -> str:
@@ -132,7 +134,7 @@ def _dispute_form(
 
 
 @router.get("/me/history/{leaf_index}/dispute", response_class=HTMLResponse)
-async def dispute_form(leaf_index: int, request: Request, state: StateDep, db: SessionDep) -> Response:
+async def dispute_form(leaf_index: LeafIndex, request: Request, state: StateDep, db: SessionDep) -> Response:
     account = session.resident(request, state)
     if account is None:
         return session.login_redirect(request)
@@ -149,7 +151,7 @@ async def dispute_form(leaf_index: int, request: Request, state: StateDep, db: S
 
 @router.post("/me/history/{leaf_index}/dispute", response_class=HTMLResponse)
 async def file_dispute(
-    leaf_index: int,
+    leaf_index: LeafIndex,
     request: Request,
     state: StateDep,
     db: SessionDep,

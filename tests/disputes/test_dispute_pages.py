@@ -46,6 +46,8 @@ async def test_a_resident_disputes_from_the_form_and_the_bank_officer_alone_sees
     assert f'href="/me/history/{leaf}/dispute"' in history.text
     form = await page.get(f"/me/history/{leaf}/dispute", params={"lang": "en"})
     assert form.status_code == 200 and "Test Bank" in form.text and f"#{leaf}" in form.text
+    assert (await page.get(f"/me/history/{2**64}/dispute")).status_code == 422  # no index overflows the query
+    assert (await page.get(f"/me/history/{2**40}/dispute")).status_code == 404
     not_mine = await page.get(f"/me/history/{theirs}/dispute", params={"lang": "en"})
     assert not_mine.status_code == 404 and "Not an entry of your records" in not_mine.text
 
