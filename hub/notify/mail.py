@@ -246,8 +246,8 @@ class EmailChannel:
         if not chosen.email_for(message.kind):
             raise PermanentFailure("e-mail turned off for this kind of notice")
         now = self.clock()
-        # A notice of no group (a change of these very settings) is a security notice: sent at once.
-        urgent = message.kind not in preferences.GROUP_OF
+        # A security notice (a change of these very settings) is sent at once.
+        urgent = message.kind in preferences.URGENT
         quiet = None if urgent else preferences.quiet_until(chosen, now)
         if quiet is not None:
             raise Deferred(quiet)

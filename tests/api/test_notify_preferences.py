@@ -365,3 +365,13 @@ async def test_the_preferences_page_reads_in_six_languages_and_saves_with_its_cs
         for odd in ({"digest_hour": "nine"}, {"digest_hour": "24"}, {"email": ["consents", "sms"]}):
             refused = await browser.post("/me/notices/preferences?lang=en", data={**form, **odd})
             assert refused.status_code == 422, odd
+
+
+def test_every_notified_kind_is_in_a_group_the_resident_can_switch_or_named_urgent() -> None:
+    from hub.notify.outbox import NOTIFIED_KINDS
+
+    unclassified = NOTIFIED_KINDS - set(preferences.GROUP_OF) - preferences.URGENT
+    assert unclassified == set(), "give each new notified kind a group in hub/notify/preferences.py"
+    assert set(preferences.GROUP_OF.values()) == set(preferences.GROUPS)
+    chosen = preferences.Preferences(email=dict.fromkeys(preferences.GROUPS, False))
+    assert [k for k in sorted(NOTIFIED_KINDS) if chosen.email_for(k)] == sorted(preferences.URGENT)
