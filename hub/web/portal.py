@@ -29,7 +29,7 @@ from hub.notify import inbox as notify_inbox
 from hub.state import HubState
 from hub.web import days, session
 from hub.web.render import language, render
-from hub.web.strings import STRINGS
+from hub.web.strings import STRINGS, Strings
 
 router = APIRouter(include_in_schema=False)
 UUID = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
@@ -293,6 +293,7 @@ async def history_page(
     assert account.subject_commitment is not None
     lang = language(request)
     strings = STRINGS[lang]
+    kinds = Strings(lang, ("pages", "disputes"))  # the dispute steps' names live with the disputes
     document_type = document_type if document_type in state.catalog else ""
     outcome = outcome if outcome in OUTCOMES else ""
     since_day, until_day = days.calendar_day(since), days.calendar_day(until)
@@ -325,7 +326,7 @@ async def history_page(
                 "view_title": _view_title(state, entry["document_type"], entry["view"], lang),
                 "field_titles": _field_titles(state, entry["document_type"], entry["fields"], lang),
                 "basis_text": _basis(entry["basis"], strings),
-                "kind_text": strings.get(f"kind.{entry['kind']}", entry["kind"]),
+                "kind_text": kinds.get(f"kind.{entry['kind']}", entry["kind"]),
                 "outcome_text": strings.get(f"outcome.{entry['outcome']}", entry["outcome"]),
             }
         )

@@ -86,6 +86,8 @@ async def test_a_resident_disputes_from_the_form_and_the_bank_officer_alone_sees
     assert answered.status_code == 303
     shown = await page.get("/me/disputes", params={"lang": "en"})
     assert "Customer due diligence" in shown.text and "KR-FTRA-5-2" in shown.text
+    steps = await page.get("/me/history", params={"lang": "en"})  # each step is in my history, named
+    assert "Dispute of an access" in steps.text and "Dispute answered: justified" in steps.text
 
     # A resident is not an officer: the queue is a 403 page, the answer form refused.
     assert (await page.get("/disputes")).status_code == 403
