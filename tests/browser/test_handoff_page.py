@@ -1,0 +1,98 @@
+"""The counter's hand-off page in Debian Chromium: six languages, axe-clean, pictures of the codes uploaded
+with the file chooser, the application shown, a second reading refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub import i18n
+from hub.applications import handoff
+from hub.keys import load_keyring
+from tests.browser.support import CHROMIUM_FLAGS, artifacts, axe_violations, chromium, sign_in
+from tests.conftest import Backend
+from tests.servers import running_hub
+
+pytestmark = pytest.mark.slow
+DESK = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def live_server(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("handoff-page") / "server.log"
+    with running_hub(log, {"GONGYU_VAR_DIR": str(sqlite_backend.settings.var_dir)}) as base:
+        yield base
+
+
+def _sealed_pictures(backend: Backend, issuer: str, folder: Path) -> list[str]:
+    """A hand-off for the seeded official's counter, sealed with the hub's own key, as PNG files."""
+    settings = backend.settings
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    # Sealing needs no audit trail (only decoding records), hence no Trail here.
+    service = handoff.HandoffService(
+        keys.token_key,
+        settings.effective_key_dir,
+        None,  # type: ignore[arg-type]
+        issuer,
+        create_keys=True,
+    )
+    application = {
+        "application_id": str(uuid.uuid4()),
+        "case_number": "2026-WEL-000777",
+        "form_type": "basic_pension",
+        "submitted_at": "2026-12-01T04:00:00Z",
+        "answers": {"bank_name": "농협은행"},
+    }
+    sealed = service.seal(application, handoff.counter_id_for("Test Office"))
+    paths = []
+    for i, png in enumerate(handoff.render_pngs(sealed.chunks)):
+        path = folder / f"code{i}.png"
+        path.write_bytes(png)
+        paths.append(str(path))
+    return paths
+
+
+def test_handoff_page_reads_uploaded_codes_in_six_languages_axe_clean(
+    live_server: str, sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            desk = browser.new_context(viewport=DESK).new_page()
+            sign_in(desk, live_server, "official", "official-pw", "/counter")
+            desk.wait_for_url("**/counter")
+            for lang in i18n.SUPPORTED:
+                desk.goto(f"{live_server}/counter/handoff?lang={lang}")
+                heading = desk.inner_text("h1")
+                if heading != i18n.gettext(lang, "handoff", "handoff.title"):
+                    problems.append(f"{lang}: heading {heading!r}")
+                problems += [f"{lang}: axe {v['id']} {v['nodes']}" for v in axe_violations(desk)]
+
+            pictures = _sealed_pictures(sqlite_backend, live_server, tmp_path)  # the server is its own issuer
+            desk.goto(f"{live_server}/counter/handoff?lang=en")
+            desk.set_input_files("#images", pictures)
+            desk.click("#handoff-form button[type=submit]")
+            verdict = desk.wait_for_selector("#verdict")
+            assert verdict is not None and verdict.get_attribute("data-status") == "valid", (
+                verdict.inner_text()
+            )
+            assert "2026-WEL-000777" in desk.inner_text("#handoff-application")
+            assert "농협은행" in desk.inner_text("#handoff-answers")
+            problems += [f"accepted: axe {v['id']} {v['nodes']}" for v in axe_violations(desk)]
+            desk.screenshot(path=str(artifacts() / "counter-handoff-accepted.png"), full_page=True)
+
+            desk.goto(f"{live_server}/counter/handoff?lang=ko")
+            desk.set_input_files("#images", pictures)
+            desk.click("#handoff-form button[type=submit]")
+            replayed = desk.wait_for_selector("#verdict[data-slug='handoff-replayed']")
+            assert replayed is not None and "이미" in replayed.inner_text()
+            problems += [f"replayed: axe {v['id']} {v['nodes']}" for v in axe_violations(desk)]
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
