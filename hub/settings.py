@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # (exponential back-off from the base, with jitter) before it becomes a dead letter.
     notify_interval_seconds: float = Field(default=0.5, ge=0, le=60)
     notify_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Deliveries in flight at once per worker on PostgreSQL (one recipient's messages stay in order); 1 until
+    # a quiet-machine run of `python -m loadtests.bench_notify` shows more helps (docs/performance.md).
+    notify_concurrency: int = Field(default=1, ge=1, le=64)
     notify_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     notify_max_attempts: int = Field(default=8, ge=1, le=100)
     notify_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
