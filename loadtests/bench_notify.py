@@ -270,14 +270,12 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, Any]:
     return out
 
 
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
 def report(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    hooks, on, off = out["webhooks"], out["lookups_on"], out["lookups_off"]
-    paced, flat = out["lag_paced"], out["lag_flat_out"]
-    loss = 1 - on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else 1.0
-
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
-
+    hooks = out["webhooks"]
     print()
     print(
         f"Gongyu notifications: {args.workers} `gongyu worker` processes, PostgreSQL, {os.cpu_count()} CPUs"
@@ -287,6 +285,15 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> None:
         f"{hooks['seconds']} s; receiver got {hooks['received']}, {hooks['distinct_received']} distinct)  "
         f"target >= {TARGET_DELIVERIES:.0f}/s [{verdict(hooks['per_s'] >= TARGET_DELIVERIES)}]"
     )
+    if "lookups_on" in out:
+        _report_lookups(out)
+    _write(args, out)
+
+
+def _report_lookups(out: dict[str, Any]) -> None:
+    on, off = out["lookups_on"], out["lookups_off"]
+    paced, flat = out["lag_paced"], out["lag_flat_out"]
+    loss = 1 - on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else 1.0
     for label, run in (("on ", on), ("off", off)):
         print(
             f"  lookups, delivery {label} {run['requests_per_s']:8.1f}/s  p99 {run['p99_ms']:.0f} ms  "
