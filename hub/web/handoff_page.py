@@ -10,6 +10,7 @@ plain words with its reason. The body is read here (pictures are binary), capped
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -102,11 +103,19 @@ async def handoff_read(request: Request, state: StateDep, db: SessionDep) -> Res
         accepted={
             "case_number": application.get("case_number", ""),
             "form": title,
-            "submitted_at": application.get("submitted_at", ""),
+            "submitted_at": _moment(application.get("submitted_at")),
             "rows": rows,
             "audit_event_id": opened.event_id,
         },
     )
+
+
+def _moment(value: object) -> datetime | None:
+    """The sealed ISO 8601 time, for the page to write the reader's way (Korean time); None if unreadable."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _shown(value: object) -> str:
