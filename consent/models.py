@@ -78,15 +78,33 @@ class ConsentRow(ConsentBase):
     # active | paused | revoked, kept with the events so that a use can re-check it in its own UPDATE.
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
+    # The notice sweep scans consents by expiry (due within three days, expired since the last sweep).
+    __table_args__ = (Index("ix_consents_expires_at", "expires_at"),)
+
+
+class ConsentRequestNoticeRow(ConsentBase):
+    """A consent request announced to one resident: at most once per request and resident.
+
+    A bank's request names nobody until it is decided, and a counter's is bound only when its link is
+    opened, so the resident is told of a request when they first open it signed in. The primary key is what
+    makes that announcement happen once, even when two tabs open the request at the same moment.
+    """
+
+    __tablename__ = "consent_request_notices"
+
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consent_requests.request_id"), primary_key=True
+    )
+    subject_commitment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    noticed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
 
 class ConsentUseRow(ConsentBase):
     """Uses of one named document under one consent: ``max_uses`` is a per-document limit."""
 
     __tablename__ = "consent_uses"
 
-    consent_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("consents.consent_id"), primary_key=True
-    )
+    consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consents.consent_id"), primary_key=True)
     document_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     view: Mapped[str] = mapped_column(String(64), primary_key=True)
     uses: Mapped[int] = mapped_column(Integer, default=0)
