@@ -104,7 +104,9 @@ class ConsentUseRow(ConsentBase):
 
     __tablename__ = "consent_uses"
 
-    consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consents.consent_id"), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("consents.consent_id"), primary_key=True
+    )
     document_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     view: Mapped[str] = mapped_column(String(64), primary_key=True)
     uses: Mapped[int] = mapped_column(Integer, default=0)
