@@ -93,6 +93,47 @@ async def stream(
     fmt: Format,
     batch_size: int = 1000,  # two batches are held (one read ahead): constant memory
 ) -> AsyncIterator[bytes]:
+    """The export's body: on PostgreSQL written by the server through COPY, elsewhere in keyset batches.
+
+    Both give the same bytes (``tests/integration/test_export_copy.py`` compares them on awkward rows).
+    """
+    async with sessions() as probe:
+        postgres = repository.is_postgres(probe)
+    chunks = _copied(sessions, filters, tree_size, fmt) if postgres else None
+    async for chunk in chunks or keyset_stream(sessions, filters, tree_size, fmt, batch_size):
+        yield chunk
+
+
+async def _copied(
+    sessions: async_sessionmaker[AsyncSession], filters: EventFilter, tree_size: int, fmt: Format
+) -> AsyncIterator[bytes]:
+    """``repository.copy_lines`` with its ``#<leaf>`` lines (rows the server cannot write) written here."""
+    if fmt == "csv":
+        yield _encode([], fmt, header=True)
+    async with sessions() as session, sessions() as other:
+        async for block in repository.copy_lines(session, fmt, tree_size, filters):
+            if not (block.startswith(b"#") or b"\n#" in block):
+                yield block
+                continue
+            out = bytearray()
+            for line in block.split(b"\n")[:-1]:  # a block is whole lines; no line holds a raw line break
+                if not line.startswith(b"#"):
+                    out += line + b"\n"
+                    continue
+                index = int(line[1:].split(b",", 1)[0])
+                records = await repository.leaf_records(other, index - 1, 1, index + 1)
+                out += _encode(records, fmt, header=False)
+            yield bytes(out)
+
+
+async def keyset_stream(
+    sessions: async_sessionmaker[AsyncSession],
+    filters: EventFilter,
+    tree_size: int,
+    fmt: Format,
+    batch_size: int = 1000,
+) -> AsyncIterator[bytes]:
+    """The export's body read in keyset-paginated batches (SQLite; and the reference the COPY path equals)."""
     first = True
     # Leaf records straight from the rows (see repository), the next batch read while this one is encoded.
     batches = repository.leaf_batches(sessions, batch_size, tree_size, filters)

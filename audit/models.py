@@ -62,6 +62,7 @@ class AuditEventRow(AuditBase):
 
     __table_args__ = (
         Index("ix_audit_events_subject_time", "subject_commitment", "occurred_at"),
+        Index("ix_audit_events_subject_seq", "subject_commitment", "seq"),  # a resident's newest (0014)
         Index("ix_audit_events_occurred_at", "occurred_at"),
     )
 

@@ -611,3 +611,150 @@ async def level_blob(session: AsyncSession, level: int, start: int, end: int) ->
     if len(pairs) != end - start or any(len(h) != 32 for _, h in pairs):
         return None
     return b"".join(h for _, h in pairs)
+
+
+# --------------------------------------------------------------------------- export through COPY
+#
+# On PostgreSQL the export's lines are written by the server: ``COPY (SELECT <line> ...) TO STDOUT`` streams
+# them and Python only passes the bytes on (and hashes them for the manifest). Each line is the exact bytes
+# the keyset path writes (``audit.export._encode``): for JSONL the sorted, separator-free JSON of the record
+# (``to_json`` escapes strings as the standard library and orjson do), for CSV the cells in ``COLUMNS``
+# order, neutralised against spreadsheet formulas, quoted where Python's csv module quotes (delimiter,
+# quote, newline; empty cells are NULL so they stay unquoted). A row the server cannot write that way (a
+# ``fields`` value that is not a plain list of ASCII-safe strings, a time outside years 1000-9999, a CSV
+# cell with a carriage return, which Python writes fully quoted, or with a line break) comes out as
+# ``#<leaf_index>`` and the caller writes it the slow way. Text COPY doubles backslashes; JSON lines hold
+# no raw control characters, so undoing that is the one ``replace`` in :func:`copy_lines`.
+
+_SIMPLE_FIELDS = (
+    'CASE WHEN fields::text ~ \'^\\[("[^"\\\\\\x01-\\x1f]*"(,"[^"\\\\\\x01-\\x1f]*")*)?\\]$\''
+    " THEN fields::text"
+    ' WHEN fields::text ~ \'^\\[("[^"\\\\\\x01-\\x1f]*"(, "[^"\\\\\\x01-\\x1f]*")*)?\\]$\''
+    " THEN replace(fields::text, '\", \"', '\",\"') END"
+)
+_EXPORT_KEYS = tuple(sorted([*LEAF_KEYS, "leaf_index"]))
+_CSV_COLUMNS = (
+    *("leaf_index", "event_id", "occurred_at", "kind", "actor_kind", "actor_id", "actor_org"),
+    *("subject_commitment", "document_type", "view", "fields", "purpose_code", "purpose_text", "basis"),
+    *("outcome", "reason", "request_id", "visible_from"),
+)
+_TEXT_KEYS = tuple(k for k in LEAF_KEYS if k not in _TIMES and k != "fields")
+_ISO = "to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_TIMES_OK = (
+    "(occurred_at >= '1000-01-01 00:00:00+00' AND occurred_at < '10000-01-01 00:00:00+00'"
+    " AND (visible_from IS NULL OR (visible_from >= '1000-01-01 00:00:00+00'"
+    " AND visible_from < '10000-01-01 00:00:00+00')))"
+)
+
+
+def _jsonl_line() -> str:
+    parts = []
+    for n, key in enumerate(_EXPORT_KEYS):
+        if key == "leaf_index":
+            value = "leaf_index::text"
+        elif key in _TIMES:
+            value = f"CASE WHEN {key} IS NULL THEN 'null' ELSE '\"' || {_ISO.format(c=key)} || '\"' END"
+        elif key == "fields":
+            value = "f.simple"
+        else:
+            value = f"coalesce(to_json(\"{key}\")::text, 'null')"
+        parts.append(("'{" if n == 0 else "',") + f'"{key}":' + "' || " + value)
+    return " || ".join(parts) + " || '}'"
+
+
+def _csv_cell(key: str) -> str:
+    if key == "leaf_index":
+        return "leaf_index::text"
+    if key in _TIMES:
+        return _ISO.format(c=key)
+    value = (
+        "CASE WHEN f.simple = '[]' THEN NULL ELSE replace(substr(f.simple, 3, length(f.simple) - 4),"
+        " '\",\"', '|') END"
+        if key == "fields"
+        else f'"{key}"'
+    )
+    # audit.export.csv_cell: a cell starting like a formula gets a leading quote; '' is written as NULL.
+    return (
+        f"NULLIF(CASE WHEN left({value}, 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+        f" THEN '''' || {value} ELSE {value} END, '')"
+    )
+
+
+def _copy_query(fmt: str, wanted: Sequence[Condition]) -> str:
+    where = "".join(f' AND "{column}" {op} ${n}' for n, (column, op, _) in enumerate(wanted, start=2))
+    # Per row, once: the canonical fields (or NULL) and, for CSV, whether the server may write the row. A
+    # cell with a line break goes the slow way too, so every CSV line the server writes is one row.
+    texts = ", ".join(f'"{k}"' for k in _TEXT_KEYS)
+    ok = (
+        f"x.simple IS NOT NULL AND {_TIMES_OK}"
+        " AND strpos(x.texts, chr(13)) = 0 AND strpos(x.texts, chr(10)) = 0"
+    )
+    source = (
+        f"FROM audit_events CROSS JOIN LATERAL (SELECT x.simple, {ok} AS ok FROM (SELECT {_SIMPLE_FIELDS}"  # noqa: S608
+        f" AS simple, concat({texts}) AS texts) AS x) AS f"
+        f" WHERE leaf_index >= 0 AND leaf_index < $1{where} ORDER BY leaf_index"
+    )
+    if fmt == "jsonl":
+        line = f"CASE WHEN f.simple IS NOT NULL AND {_TIMES_OK} THEN {_jsonl_line()} END"
+        return f"SELECT coalesce({line}, '#' || leaf_index::text) {source}"
+    markers = ["'#' || leaf_index::text", *(["NULL"] * (len(_CSV_COLUMNS) - 1))]
+    cells = ", ".join(
+        f"CASE WHEN f.ok THEN {_csv_cell(k)} ELSE {m} END" for k, m in zip(_CSV_COLUMNS, markers, strict=True)
+    )
+    return f"SELECT {cells} {source}"
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return _is_postgres(session)
+
+
+async def copy_lines(
+    session: AsyncSession, fmt: str, below: int, filters: EventFilter, block: int = 1 << 16
+) -> AsyncIterator[bytes]:
+    """Blocks of complete export lines from PostgreSQL's COPY, in leaf order; ``#<leaf>`` lines to redo.
+
+    The server's output is read as it comes, through a small queue, so memory stays bounded whatever the size
+    of the export; the caller hashes and sends each block as it passes.
+    """
+    wanted = conditions(filters)
+    for column, op, _ in wanted:
+        if column not in _FILTER_COLUMNS or op not in _FILTER_OPS:
+            raise ValueError(f"unsupported condition on {column!r} ({op!r})")
+    query = _copy_query(fmt, wanted)
+    driver = await _driver(session)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    pending = bytearray()
+    jsonl = fmt == "jsonl"
+
+    async def take(chunk: bytes) -> None:
+        pending.extend(chunk)
+        if len(pending) >= block:
+            cut = pending.rfind(b"\n") + 1
+            out = bytes(pending[:cut])
+            del pending[:cut]
+            await queue.put(out.replace(b"\\\\", b"\\") if jsonl else out)
+
+    async def run() -> None:
+        try:
+            await driver.copy_from_query(
+                query,
+                below,
+                *(value for _, _, value in wanted),
+                output=take,
+                format="text" if jsonl else "csv",
+            )
+            if pending:
+                await queue.put(bytes(pending).replace(b"\\\\", b"\\") if jsonl else bytes(pending))
+        finally:
+            await queue.put(None)
+
+    task = asyncio.ensure_future(run())
+    try:
+        while (item := await queue.get()) is not None:
+            yield item
+        await task  # raises what the COPY raised
+    finally:
+        if not task.done():
+            task.cancel()
+            with suppress(BaseException):
+                await task
