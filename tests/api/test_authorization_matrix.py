@@ -154,6 +154,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/counter/sessions/{request_id}"): OFFICIALS,
     ("GET", "/counter/sessions/{request_id}/status"): OFFICIALS,
     ("GET", "/counter/issuances/{number}/pdf"): OFFICIALS,
+    ("GET", "/me/applications/{application_id}/handoff"): RESIDENTS,
+    ("POST", "/me/applications/{application_id}/handoff"): RESIDENTS,
     ("GET", "/counter/handoff"): OFFICIALS,
     ("POST", "/counter/handoff"): OFFICIALS,
     # civil application pages (issue 13)
@@ -228,8 +230,10 @@ JSON: dict[str, dict[str, Any]] = {
     "/v1/auth/login": {"username": "nobody", "password": "wrong"},
     "/v1/issuances/{number}/revoke": {"reason": "matrix test"},
     "/v1/verify": {"issuance_number": "1000-0000-0000-0000"},
-    # The discard port: nothing listens, so a delivery other tests' workers may try fails at once.
-    "/v1/webhooks": {"url": "http://127.0.0.1:9/matrix"},
+    # A public-looking name the SSRF guard accepts (a loopback URL is refused with 422 before the role is
+    # ever in question): ".invalid" never resolves (RFC 2606), so registration succeeds (201 for a client,
+    # names that do not resolve yet are accepted) and a delivery other tests' workers may try fails at once.
+    "/v1/webhooks": {"url": "https://matrix.invalid/hooks"},
     "/v1/me/disputes": {"leaf_index": 999999999, "reason": "matrix"},
     "/v1/disputes/{dispute_id}/answer": {"action": "escalated", "answer": "matrix"},
 }
@@ -373,6 +377,20 @@ async def test_each_role_reaches_exactly_its_routes(pages: Any, hub_state: HubSt
             elif (role in allowed) == _denied(response):
                 wrong.append(f"{method} {path} as {role}: {response.status_code}")
     assert wrong == [], "\n".join(wrong)
+
+
+async def test_the_webhook_row_registers_for_a_client_and_refuses_the_other_roles(
+    pages: Any, hub_state: HubState
+) -> None:
+    """The matrix's webhook body reaches registration (201), so its rows prove the role check, not the SSRF
+    guard's 422: a client registers, a resident, official, auditor or nobody is refused."""
+    _, client = pages
+    who = await callers(hub_state)
+    registered = await _call(client, hub_state, "POST", "/v1/webhooks", who[BANK])
+    assert registered.status_code == 201, registered.text
+    for role in (RES_A, OFF_X, AUDITOR, ANON):
+        refused = await _call(client, hub_state, "POST", "/v1/webhooks", who[role])
+        assert _denied(refused), f"{role}: {refused.status_code}"
 
 
 # -- objects: the right role is not enough -------------------------------------------------------------------
