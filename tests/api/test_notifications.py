@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import select, update
 
 from audit import AuditEvent
+from audit.events import utcnow
 from hub import i18n
 from hub.notify import codes, outbox
 from hub.notify.dispatch import Dispatcher, InboxChannel, Message, RetryPolicy
@@ -34,6 +36,10 @@ CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV
 
 def dispatcher(state: HubState, **options: Any) -> Dispatcher:
     return Dispatcher(state.sessions, state.keys.data_key, **options)
+
+
+def aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite hands back naive UTC
 
 
 def subject_of(state: HubState, backend: Backend, index: int) -> str:
@@ -268,26 +274,59 @@ async def status_of(state: HubState, message_id: str) -> OutboxRow:
 async def test_failed_deliveries_back_off_then_become_dead_letters(
     hub_state: HubState, backend: Backend
 ) -> None:
+    """Deterministic: the worker's clock stands still (injected), so each failure's back-off is read exactly
+    as ``next_attempt_at - now``; a retry is let through by moving this one message's ``next_attempt_at``
+    back to that moment, never by sleeping, and no other test's message is made due by it."""
     (message_id,) = await announced(hub_state, subject_of(hub_state, backend, 2))
-    retry = RetryPolicy(max_attempts=3, base_seconds=0.05, cap_seconds=0.2)
-    worker = dispatcher(hub_state, channels={"inbox": FailingFor({message_id})}, retry=retry)
-    await worker.run_once()
-    row = await status_of(hub_state, message_id)
-    assert (row.status, row.attempts, row.last_error) == (
+    now = utcnow()
+    retry = RetryPolicy(max_attempts=3, base_seconds=60, cap_seconds=3600)
+    worker = dispatcher(
+        hub_state, channels={"inbox": FailingFor({message_id})}, retry=retry, clock=lambda: now
+    )
+
+    async def attempt() -> OutboxRow:
+        """Run the worker until it has tried this message once more (other tests' rows may come first)."""
+        tried = (await status_of(hub_state, message_id)).attempts
+        for _ in range(50):
+            await worker.run_once()
+            row = await status_of(hub_state, message_id)
+            if row.attempts > tried:
+                return row
+        raise AssertionError(f"message {message_id} was not tried again")
+
+    async def due_now() -> None:
+        async with transaction(hub_state.sessions) as session:
+            await session.execute(
+                update(OutboxRow).where(OutboxRow.message_id == message_id).values(next_attempt_at=now)
+            )
+
+    def back_off(row: OutboxRow) -> float:
+        assert row.next_attempt_at is not None
+        return (aware(row.next_attempt_at) - now).total_seconds()
+
+    first = await attempt()
+    assert (first.status, first.attempts, first.last_error) == (
         TEMPORARY_FAILURE,
         1,
         "ConnectionError('receiver down')",
     )
-    assert (
-        await worker.run_once() == 0 or (await status_of(hub_state, message_id)).attempts == 1
-    )  # backing off
-    for _ in range(50):
-        await asyncio.sleep(0.05)
-        await worker.run_once()
-        if (await status_of(hub_state, message_id)).status == PERMANENT_FAILURE:
-            break
-    row = await status_of(hub_state, message_id)
-    assert (row.status, row.attempts) == (PERMANENT_FAILURE, 3)
+    assert 30 <= back_off(first) <= 60  # the first step (60 s) with equal jitter
+    await worker.run_once()
+    assert (await status_of(hub_state, message_id)).attempts == 1  # backing off: not due, not tried
+
+    await due_now()
+    second = await attempt()
+    assert (second.status, second.attempts) == (TEMPORARY_FAILURE, 2)
+    assert 60 <= back_off(second) <= 120 and back_off(second) >= back_off(first)  # the step doubled
+
+    await due_now()
+    dead = await attempt()
+    assert (dead.status, dead.attempts, dead.last_error) == (
+        PERMANENT_FAILURE,
+        3,
+        "ConnectionError('receiver down')",
+    )
+    await due_now()
     await worker.run_once()
     assert (await status_of(hub_state, message_id)).attempts == 3  # a dead letter is not tried again
 
