@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import MutableMapping
 from typing import Annotated
 
 import typer
@@ -34,6 +36,22 @@ def migrate() -> None:
     )
 
 
+def demo_public_url(host: str, port: int, environ: MutableMapping[str, str]) -> str:
+    """The URL the demo's links are written with (mail, approve_url, the sandbox agencies' base URLs).
+
+    ``GONGYU_PUBLIC_URL`` wins when set; otherwise the address the demo listens on, so that ``--port 8123``
+    mails links to :8123 rather than to the default :8000. A wildcard listen address is reached through
+    loopback. It is put in ``environ`` because the served app (``hub.app:create_app``, built by uvicorn)
+    reads its settings from the environment.
+    """
+    if environ.get("GONGYU_PUBLIC_URL"):
+        return environ["GONGYU_PUBLIC_URL"]
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - mapped to loopback, not bound
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+    environ["GONGYU_PUBLIC_URL"] = url
+    return url
+
+
 def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
@@ -50,6 +68,7 @@ def demo(
     from hub.keys import load_keyring
     from hub.migrate import upgrade
 
+    public_url = demo_public_url(host, port, os.environ)
     settings = Settings()
     if settings.is_production:
         console.print(
@@ -71,7 +90,7 @@ def demo(
     from hub.issuance import fonts
 
     fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
-    base = f"http://{host}:{port}"
+    base = public_url.rstrip("/")
     console.rule("[bold]Gongyu demo")
     console.print(
         f"API docs:   {base}/docs\nReadiness:  {base}/readyz\nKeys:       {base}/.well-known/gongyu/keys"
@@ -89,8 +108,6 @@ def demo(
             "(synthetic)"
         )
     if serve_after:
-        import os
-
         from hub.notify.mail import MaildirSink
 
         # The demo's mail host: an SMTP server in this process keeping every notice under var/mail/ (a
