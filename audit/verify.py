@@ -387,7 +387,9 @@ async def verify_since(
             except (merkle.MerkleError, LookupError) as exc:
                 report.findings.append(Finding("consistency", None, f"size {m} to {published}: {exc}"))
 
-    leaves, stored_leaves = await _read_leaves(sessions, m, published, batch_size, report, progress, expected)
+    leaves, stored_leaves = await _read_leaves(
+        sessions, m, published, batch_size, report, progress, max(0, expected - m)
+    )
     report.leaves_read = report.leaves_checked
     _classify_leaf_mismatches(leaves, stored_leaves, m, published, report)
     new_leaves = leaves[: max(0, published - m)]
