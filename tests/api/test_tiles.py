@@ -227,3 +227,35 @@ async def test_entry_bundles_are_for_auditors_only_and_each_read_is_recorded(
     assert recorded["seq"] > before[0]["seq"]
     assert recorded["kind"] == "audit_query" and recorded["purpose_code"] == "audit-tiles"
     assert tile.path in recorded["purpose_text"]
+
+
+def _tiles_of(entries: list[bytes]) -> dict[str, bytes]:
+    """The tiles of a log, built from its entries with the reference tree (not from any stored node)."""
+    tree = MemoryTree([leaf_hash(e) for e in entries])
+    served = {}
+    for tile in tiles_for_size(len(entries)):
+        span = 256 ** (tile.level or 0)
+        first = tile.first_node * span
+        served[tile.path] = b"".join(
+            tree.subtree_hash(first + n * span, first + (n + 1) * span) for n in range(tile.width)
+        )
+    for index in range(0, len(entries), 256):
+        chunk = entries[index : index + 256]
+        served[TileId(None, index // 256, len(chunk)).path] = encode_bundle(chunk)
+    return served
+
+
+def test_a_tampered_tile_or_entry_is_named_by_the_tile_check() -> None:
+    entries = [f'{{"n":{n}}}'.encode() for n in range(600)]
+    served = _tiles_of(entries)
+    root = MemoryTree([leaf_hash(e) for e in entries]).root()
+    assert check_tiles(600, root, served.__getitem__, with_entries=True).ok
+    forged = dict(served)
+    tile = forged["tile/0/001"]
+    forged["tile/0/001"] = tile[:64] + bytes(32) + tile[96:]  # leaf 258's hash replaced
+    problems = check_tiles(600, root, forged.__getitem__).problems
+    assert any("tile/1: hash 1" in p for p in problems) and any("root" in p for p in problems)
+    forged = dict(served)
+    forged["tile/entries/002.p/88"] = encode_bundle([*entries[512:599], b'{"n":"edited"}'])
+    problems = check_tiles(600, root, forged.__getitem__, with_entries=True).problems
+    assert problems == ["entry 599 does not hash to its level-0 tile hash"]
