@@ -34,6 +34,7 @@ from hub.web import dashboard as dashboard_pages
 from hub.web import disputes as dispute_pages
 from hub.web import documents as my_documents
 from hub.web import handoff_page as handoff_pages
+from hub.web import handoff_phone as handoff_phone_pages
 from hub.web import home as home_page
 
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(handoff_api.router)
     app.include_router(application_files_api.router)
     app.include_router(handoff_pages.router)
+    app.include_router(handoff_phone_pages.router)
     app.include_router(home_page.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.actors import account_actor
 from hub.applications.files import FileActor
-from hub.applications.handoff import CHUNK_CHARS, MAX_CHUNKS, counter_id_for, read_png
+from hub.applications.handoff import CHUNK_CHARS, MAX_CHUNKS, SEALED_KEYS, counter_id_for, read_png
 from hub.applications.views import application_json
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AccountDep, ResidentDep, SessionDep, StateDep
@@ -142,10 +142,9 @@ async def seal_for_counter(
     """
     row, _ = await state.applications.case(db, resident, application_id)
     shown = application_json(row, state.applications.form(row.form_type), state.sealer)
-    keep = ("application_id", "case_number", "form_type", "department", "submitted_at", "answers")
     sealed = await state.handoff.issue(
         db,
-        {key: shown[key] for key in keep},
+        {key: shown[key] for key in SEALED_KEYS},
         body.counter_id,
         actor=FileActor.of(account_actor(resident)),
         request_id=request.state.request_id,

@@ -61,6 +61,8 @@ MAX_CHUNKS: Final = 12
 MAX_APPLICATION_BYTES: Final = 6000
 TTL: Final = timedelta(minutes=10)
 MAX_TTL: Final = timedelta(hours=1)
+# What of an application (as ``views.application_json`` shows it) a hand-off carries.
+SEALED_KEYS: Final = ("application_id", "case_number", "form_type", "department", "submitted_at", "answers")
 LEEWAY: Final = timedelta(seconds=60)  # the phone's and the counter's clocks may differ a little
 MAX_QR_IMAGE_BYTES: Final = 5 * 1024 * 1024
 MAX_QR_IMAGE_PIXELS: Final = 40_000_000
@@ -181,13 +183,10 @@ def read_png(data: bytes) -> list[str]:
 # --- sealing and opening ----------------------------------------------------------------------------------
 
 
-def counter_jwk(private: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+def counter_jwk(key: ECKey | ec.EllipticCurvePrivateKey) -> dict[str, Any]:
     """A counter's public key as a JWK, with the thumbprint (RFC 7638) as ``kid``; never the private half."""
-    return counter_jwk_of(ECKey.import_key(private.public_key()))
-
-
-def counter_jwk_of(key: ECKey) -> dict[str, Any]:
-    return {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": KEY_ALG, "use": "enc"}
+    public = key if isinstance(key, ECKey) else ECKey.import_key(key.public_key())
+    return {**public.as_dict(private=False), "kid": public.thumbprint(), "alg": KEY_ALG, "use": "enc"}
 
 
 def _epoch(moment: datetime) -> int:
@@ -215,7 +214,7 @@ class HandoffService:
     def counter_public_jwk(self, counter_id: str, *, create: bool | None = None) -> dict[str, Any] | None:
         """The counter's public key as a JWK (what the phone page encrypts to), or None without a key pair."""
         key = self.counter_key(counter_id, create=create)
-        return None if key is None else counter_jwk_of(key)
+        return None if key is None else counter_jwk(key)
 
     def seal(
         self,

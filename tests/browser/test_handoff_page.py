@@ -93,6 +93,36 @@ def test_handoff_page_reads_uploaded_codes_in_six_languages_axe_clean(
             replayed = desk.wait_for_selector("#verdict[data-slug='handoff-replayed']")
             assert replayed is not None and "이미" in replayed.inner_text()
             problems += [f"replayed: axe {v['id']} {v['nodes']}" for v in axe_violations(desk)]
+
+            phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            sign_in(phone, live_server, "resident0", "resident0-pw", "/me")
+            phone.wait_for_url("**/me")
+            case_id = _file_application(live_server)
+            for lang in i18n.SUPPORTED:
+                phone.goto(f"{live_server}/me/applications/{case_id}/handoff?lang={lang}")
+                problems += [f"phone {lang}: axe {v['id']} {v['nodes']}" for v in axe_violations(phone)]
+            phone.fill("#counter_id", handoff.counter_id_for("Test Office"))
+            phone.click("#handoff-phone-form button[type=submit]")
+            phone.wait_for_selector("#handoff-codes img.qr")
+            problems += [f"phone codes: axe {v['id']} {v['nodes']}" for v in axe_violations(phone)]
+            phone.screenshot(path=str(artifacts() / "phone-handoff-codes.png"), full_page=True)
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
+
+
+def _file_application(base: str) -> str:
+    """A basic pension application by resident0, filed through the API (no pre-fill)."""
+    import httpx
+
+    from tests.applications.support import PERSONAL, TYPED
+
+    login = httpx.post(f"{base}/v1/auth/login", json={"username": "resident0", "password": "resident0-pw"})
+    token = login.json()["access_token"]
+    filed = httpx.post(
+        f"{base}/v1/me/applications",
+        json={"form_type": "basic_pension", "answers": {**TYPED["basic_pension"], **PERSONAL}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert filed.status_code == 201, filed.text
+    return str(filed.json()["application_id"])
