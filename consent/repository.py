@@ -11,11 +11,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent.models import (
     ConsentEventRow,
     ConsentReceiptRow,
+    ConsentRequestNoticeRow,
     ConsentRequestRow,
     ConsentRow,
     ConsentUseRow,
@@ -83,6 +86,29 @@ async def bind_account(session: AsyncSession, request_id: str, account_id: str) 
         .values(bound_account_id=account_id)
         .execution_options(synchronize_session=False)
     )
+
+
+async def note_request_notice(
+    session: AsyncSession, request_id: str, subject_commitment: str, now: datetime
+) -> bool:
+    """Mark a request as announced to one resident; True only for the call that made the mark.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the (request, resident) key: a second call, or a concurrent one
+    (which waits for the first's transaction on PostgreSQL), inserts nothing, so the notice is written once.
+    """
+    values = {"request_id": request_id, "subject_commitment": subject_commitment, "noticed_at": now}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    result = await session.execute(insert(ConsentRequestNoticeRow).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def request_recipient(session: AsyncSession, request_id: str) -> str | None:
+    """The organisation asking in a consent request (who a resident's notice of it names)."""
+    found = await session.execute(
+        select(ConsentRequestRow.recipient_org).where(ConsentRequestRow.request_id == request_id)
+    )
+    return found.scalar_one_or_none()
 
 
 async def count_use(

@@ -312,6 +312,10 @@ class ConsentService:
             assert row is not None
         return RequestView.of(row, self._now())
 
+    async def first_notice(self, session: AsyncSession, request_id: str, subject_commitment: str) -> bool:
+        """True the first time a request is announced to this resident, False every time after."""
+        return await repository.note_request_notice(session, request_id, subject_commitment, self._now())
+
     async def decide(
         self,
         session: AsyncSession,

@@ -70,6 +70,8 @@ async def view_consent_request(
         raise Problem(404, "consent-request-not-found")
     if view.subject_commitment not in (None, resident.subject_commitment):
         raise Problem(403, "consent-request-not-for-you")
+    if view.requester_kind == "client":  # a counter's request is announced on the phone it is bound to
+        await state.consent.announce_request(db, resident, view, request.state.request_id)
     body = state.consent.request_json(view)
     body["documents"] = [state.consent.describe_document(d) for d in view.documents]
     if preview and view.status == "pending":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -26,6 +26,15 @@ from hub.auth.tokens import AccountPrincipal, ClientPrincipal
 from hub.consents.schemas import ConsentRequestIn, DocumentRef, MandateIn
 from hub.errors import Problem
 from hub.uow import Trail
+
+# A request reaching its resident: recorded (and so announced) when a signed-in resident first opens a request
+# addressed to them, once per request and resident. A bank's request names nobody until it is decided (its
+# body carries no resident), and a counter's is bound to a resident only when its link is opened, so neither
+# creation event has a subject to tell.
+REQUEST_RECEIVED: Final = "consent_request_received"
+# The audit kind of each change a resident makes to a consent (named, so the kinds the hub records can be read
+# off the code: tests/unit/test_audit_kind_labels.py).
+CHANGE_KINDS: Final = {"pause": "consent_pause", "resume": "consent_resume", "revoke": "consent_revoke"}
 
 _ERRORS: dict[str, tuple[int, str]] = {
     "request_not_found": (404, "consent-request-not-found"),
@@ -178,6 +187,7 @@ class ConsentApp:
         basis: str | None,
         reason: str | None = None,
         purpose_code: str | None = None,
+        document_type: str | None = None,
     ) -> None:
         """Write the change's audit event in ``session``; ``actor`` None is the public (a scanned QR link)."""
         await self.trail.record(
@@ -188,6 +198,7 @@ class ConsentApp:
                 actor_id=actor.id if actor is not None else "public",
                 actor_org=(actor.org or None) if actor is not None else None,
                 subject_commitment=subject_commitment,
+                document_type=document_type,
                 purpose_code=purpose_code,
                 basis=basis,
                 outcome="ok",
@@ -301,20 +312,56 @@ class ConsentApp:
         return await self.rules.get_request(session, request_id)
 
     async def request_for(
-        self, session: AsyncSession, account: AccountPrincipal, request_id: str, binding: str | None
+        self,
+        session: AsyncSession,
+        account: AccountPrincipal,
+        request_id: str,
+        binding: str | None,
+        audit_id: str,
     ) -> RequestView | None:
         """A request as the signed-in resident about to decide it sees it (the decision page).
 
         A counter request answers 403 ``consent-request-bound-elsewhere`` to any browser but the one that
         opened its QR link (``binding``) and to any resident but the first one seen there; the first view
-        there binds the request to this resident. None when there is no such request.
+        there binds the request to this resident. None when there is no such request. A pending request
+        addressed to this resident is announced to them the first time (``announce_request``).
         """
         try:
-            return await self.rules.view_request(
+            view = await self.rules.view_request(
                 session, request_id, binding=binding, account_id=account.account_id
             )
         except ConsentError as exc:
             raise consent_problem(exc) from None
+        if view is not None:
+            await self.announce_request(session, account, view, audit_id)
+        return view
+
+    async def announce_request(
+        self, session: AsyncSession, account: AccountPrincipal, view: RequestView, audit_id: str
+    ) -> None:
+        """Tell a resident of a pending request addressed to them, the first time they open it.
+
+        Audited as ``consent_request_received`` with the resident's subject commitment, so the outbox writes
+        "<organisation> asks for your consent to see your <document>" in the same transaction. Once per
+        request and resident (``consent_request_notices``' key), however often, or in however many tabs at
+        once, it is opened; never for a request that is closed or names another resident.
+        """
+        mine = account.subject_commitment
+        if mine is None or view.status != "pending" or view.subject_commitment not in (None, mine):
+            return
+        if not await self.rules.first_notice(session, view.request_id, mine):
+            return
+        documents = {d["document_type"] for d in view.documents}
+        await self._record(
+            session,
+            REQUEST_RECEIVED,
+            account_actor(account),
+            audit_id,
+            subject_commitment=mine,
+            basis=f"request:{view.request_id}",
+            purpose_code=view.purpose_code,
+            document_type=documents.pop() if len(documents) == 1 else None,
+        )
 
     async def requests_by(
         self, session: AsyncSession, requester_id: str, since: datetime
@@ -397,7 +444,7 @@ class ConsentApp:
             raise consent_problem(exc) from None
         await self._record(
             session,
-            f"consent_{action}",
+            CHANGE_KINDS[action],  # an unknown action was refused above (``invalid_action``)
             account_actor(account),
             audit_id,
             subject_commitment=account.subject_commitment,

@@ -24,8 +24,9 @@ from hub.notify.models import CREATED, OutboxRow, PreferenceRow
 
 INBOX: Final = "inbox"
 # Events about a resident's records or consents: the resident (the event's subject) hears of each. Exports
-# and the auditor's own actions have no subject to notify; a bank's consent request has none until the
-# resident is known (a counter request is announced when its link is opened: ``consent_link_opened``).
+# and the auditor's own actions have no subject to notify; a consent request has none when it is made (a
+# bank's names nobody, a counter's is bound when its link is opened): the resident hears of it when they first
+# open it signed in (``consent_request_received``, ``hub.consents.ConsentApp.announce_request``).
 NOTIFIED_KINDS: Final = frozenset(
     {
         "lookup",
@@ -40,6 +41,7 @@ NOTIFIED_KINDS: Final = frozenset(
         "consent_resume",
         "consent_revoke",
         "consent_link_opened",
+        "consent_request_received",
         "consent_expiring",
         "consent_expired",
         "consent_exhausted",
@@ -66,6 +68,8 @@ NOTIFIED_KINDS: Final = frozenset(
 )
 # Written by the sweep (``hub.notify.sweep``): their notice names who holds the consent.
 SWEPT_KINDS: Final = frozenset({"consent_expiring", "consent_expired", "consent_exhausted"})
+# A request reaching its resident: the notice names who asks (the request's organisation, ``basis`` names it).
+REQUEST_RECEIVED: Final = "consent_request_received"
 EMAIL: Final = "email"
 # The channels every resident gets; a resident whose account has an e-mail address gets EMAIL as well,
 # unless they turned e-mail off for the event's group (``hub.notify.preferences``).
@@ -188,6 +192,10 @@ async def announce(session: AsyncSession, event: AuditEvent) -> int:
     if event.kind in SWEPT_KINDS:
         held = await consent_repository.recipient_of(session, (event.reason or "").removeprefix("consent:"))
         extra = {"recipient_org": held[1]} if held is not None else {}
+    elif event.kind == REQUEST_RECEIVED:
+        request_id = (event.basis or "").removeprefix("request:")
+        asking = await consent_repository.request_recipient(session, request_id)
+        extra = {"recipient_org": asking} if asking else {}
     channels = await resident_channels(session, event.subject_commitment, event.kind)
     rows = rows_for(event, channels=channels, extra=extra)
     if event.kind == "mandate_grant":

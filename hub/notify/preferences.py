@@ -55,6 +55,7 @@ GROUP_OF: Final[Mapping[str, str]] = {
     "dispute_error_acknowledged": "accesses",
     "consent_request": "consents",
     "consent_link_opened": "consents",
+    "consent_request_received": "consents",
     "consent_approve": "consents",
     "consent_deny": "consents",
     "consent_pause": "consents",

@@ -103,7 +103,9 @@ async def consent_page(
     if account is None or account.role != "resident":
         return session.login_redirect(request)
     try:
-        view = await state.consent.request_for(db, account, request_id, request.cookies.get(BINDING_COOKIE))
+        view = await state.consent.request_for(
+            db, account, request_id, request.cookies.get(BINDING_COOKIE), request.state.request_id
+        )
     except Problem as problem:
         if problem.slug != BOUND_ELSEWHERE:
             raise
