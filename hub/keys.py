@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, as production start-up demands
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -168,8 +168,10 @@ def check_production_keys(key_dir: Path, pepper_file: Path, database_dir: Path |
                 mode = stat.S_IMODE(path.stat().st_mode)
                 wanted = "700" if path.is_dir() else "600"
                 problems.append(f"{path.resolve()} is group/world-accessible (mode {mode:o}; chmod {wanted})")
-    secrets_ = {key_dir / DATA_KEY_FILE: 32, pepper_file: 32}
+    # The attachments' master key too: without it the first upload of a civil application would fail.
+    secrets_ = {key_dir / DATA_KEY_FILE: 32, pepper_file: 32, key_dir / APPLICATION_FILES_KEY_FILE: 32}
     signing = [key_dir / TOKEN_KEY_FILE, key_dir / LOG_KEY_FILE]
+    problems += _counter_key_problems(key_dir)
     for path in [*secrets_, *signing, *(key_dir / name for name in ISSUANCE_FILES)]:
         if not path.is_file():
             problems.append(f"{path} is missing (create it with `gongyu keys init`)")
@@ -213,6 +215,9 @@ def init_keys(key_dir: Path, pepper_file: Path) -> list[tuple[Path, str]]:
                     f"{path} holds a placeholder; remove it, then `gongyu keys init` again"
                 )
     load_keyring(key_dir, pepper_file)
+    load_application_files_key(key_dir, create=True)
+    # Counters' hand-off key pairs are made per office (`gongyu applications counter-key ORG`) into here.
+    (key_dir / COUNTER_KEYS_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
     return [(path, "kept" if there else "created") for path, there in existed.items()]
 
 
@@ -231,7 +236,13 @@ def restrict_permissions(key_dir: Path) -> None:
 
 
 def _keyring_files(key_dir: Path, pepper_file: Path) -> list[Path]:
-    return [key_dir / TOKEN_KEY_FILE, key_dir / LOG_KEY_FILE, key_dir / DATA_KEY_FILE, pepper_file]
+    return [
+        key_dir / TOKEN_KEY_FILE,
+        key_dir / LOG_KEY_FILE,
+        key_dir / DATA_KEY_FILE,
+        pepper_file,
+        key_dir / APPLICATION_FILES_KEY_FILE,
+    ]
 
 
 # --- civil applications (hub/applications): the attachments' master key and the counters' hand-off keys ---
@@ -245,12 +256,13 @@ def load_application_files_key(key_dir: Path, *, create: bool) -> bytes:
     """The master key that wraps each attachment's own key (AES key wrap, RFC 3394).
 
     Kept in the key directory, never in the database, so that a database dump plus the encrypted files still
-    reads as noise. ``create`` is False in production: the key is made once by ``gongyu applications
-    init-keys``, and a missing key is an error rather than a fresh key nobody can restore.
+    reads as noise. ``create`` is False in production: the key is made once by ``gongyu keys init`` (with
+    the others; ``gongyu applications init-keys`` makes it alone), start-up refuses a production hub without
+    it (``check_production_keys``), and a missing key is an error rather than a fresh key nobody can restore.
     """
     path = key_dir / APPLICATION_FILES_KEY_FILE
     if not path.exists() and not create:
-        raise KeyMaterialError(f"{path} is missing (create it with `gongyu applications init-keys`)")
+        raise KeyMaterialError(f"{path} is missing (create it with `gongyu keys init`)")
     return load_or_create_secret(path, 32)[:32]
 
 
@@ -280,3 +292,28 @@ def load_counter_key(key_dir: Path, counter_id: str, *, create: bool) -> ec.Elli
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError(f"{path} does not hold a P-256 private key")
     return key
+
+
+def _counter_key_problems(key_dir: Path) -> list[str]:
+    """Each counter's hand-off key that is there must be a P-256 private key.
+
+    Counters are provisioned one by one (``gongyu applications counter-key ORG``), so none is required; but
+    a truncated or foreign file would otherwise only show up as a failed decode at the desk.
+    """
+    problems: list[str] = []
+    folder = key_dir / COUNTER_KEYS_DIR
+    if not folder.is_dir():
+        return problems
+    for path in sorted(folder.glob("*.p256.pem")):
+        if _open_to_others(path):
+            continue  # already named as group/world-accessible
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (ValueError, TypeError):
+            key = None
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+            problems.append(
+                f"{path} does not hold a P-256 private key (remove it, then `gongyu applications "
+                "counter-key` again)"
+            )
+    return problems
