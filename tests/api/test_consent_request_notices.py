@@ -128,6 +128,9 @@ async def test_a_counter_request_is_announced_once_to_the_resident_on_the_phone(
         await sign_in(phone, "resident1", "resident1-pw", f"/consent/{request_id}")
         for _ in range(2):
             assert (await phone.get(f"/consent/{request_id}")).status_code == 200
+        history = await phone.get("/me/history", params={"lang": "en"})
+        assert history.status_code == 200 and "Consent request received" in history.text  # labelled, not raw
+        assert ">consent_request_received<" not in history.text
     found = await notices_of(hub_state, request_id)
     assert list(found) == [commitment(backend, "resident1")]
     one_per_channel(next(iter(found.values())))
