@@ -1,8 +1,9 @@
-"""Placing an official in a department: ``python -m hub.applications.departments USERNAME DEPARTMENT``.
+"""Placing an official in a department: ``gongyu applications department USERNAME DEPARTMENT``.
 
 An official sees and moves only the cases of their department (``official_departments``, owned here). The
-placement is an operator's act, recorded in the audit log like any other change. Until the ``gongyu`` CLI
-grows a command for it, this module is that command (the demo and the README tour use it).
+placement is an operator's act, recorded in the audit log like any other change. ``place_official`` is the
+one code path: the ``gongyu`` command, ``gongyu demo`` and ``python -m hub.applications.departments`` (kept
+for scripts written before the command existed) all go through it.
 """
 
 from __future__ import annotations
@@ -36,31 +37,34 @@ async def place(session: AsyncSession, service: ApplicationService, username: st
     return found.account_id
 
 
+async def place_official(settings: Settings, username: str, department: str) -> str:
+    """Place ``username`` in ``department`` in one audited transaction of its own; the account id.
+
+    ``LookupError``: no official of that name; ``ValueError``: no form is handled by that department.
+    """
+    from document_specs.forms import load_forms
+    from document_specs.loader import load_catalog
+    from hub.cli.common import open_sessions
+
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    engine, sessions = open_sessions(settings)
+    try:
+        service = ApplicationService(
+            load_forms(load_catalog()), Trail(AuditLog(sessions)), NumberSealer(keys.data_key)
+        )
+        async with transaction(sessions) as session:
+            return await place(session, service, username, department)
+    finally:
+        await engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print("usage: python -m hub.applications.departments USERNAME DEPARTMENT", file=sys.stderr)
         return 2
-    from document_specs.forms import load_forms
-    from document_specs.loader import load_catalog
-    from hub.cli.common import open_sessions
-
-    settings = Settings()
-    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
-
-    async def run() -> str:
-        engine, sessions = open_sessions(settings)
-        try:
-            service = ApplicationService(
-                load_forms(load_catalog()), Trail(AuditLog(sessions)), NumberSealer(keys.data_key)
-            )
-            async with transaction(sessions) as session:
-                return await place(session, service, args[0], args[1])
-        finally:
-            await engine.dispose()
-
     try:
-        account_id = asyncio.run(run())
+        account_id = asyncio.run(place_official(Settings(), args[0], args[1]))
     except LookupError:
         print(f"no official account named {args[0]!r}", file=sys.stderr)
         return 1

@@ -18,7 +18,9 @@ from hub.cli.common import console, open_sessions
 from hub.settings import Settings
 
 clients_app = typer.Typer(help="API clients (banks, agencies).", no_args_is_help=True)
-accounts_app = typer.Typer(help="Local accounts for officials, auditors and residents.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Local accounts for officials, auditors, privacy officers and residents.", no_args_is_help=True
+)
 
 
 DEMO_CLIENTS: list[dict[str, Any]] = [
@@ -149,7 +151,12 @@ def clients_webhook(
 @accounts_app.command("add")
 def accounts_add(
     username: Annotated[str, typer.Option()],
-    role: Annotated[str, typer.Option(help="official, auditor or resident")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="official, auditor, privacy_officer (answers disputes of its --org's accesses) or resident"
+        ),
+    ],
     display_name: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     org: Annotated[str | None, typer.Option()] = None,
@@ -193,10 +200,12 @@ def accounts_add(
 
 
 def published_demo_password(password: str) -> bool:
-    """One of the demo's passwords (printed by ``gongyu demo``, in the README), ``resident<n>-demo`` too."""
+    """One of the demo's passwords (printed by ``gongyu demo``, in the README), ``resident<n>-demo`` too, and
+    the demo desks' ``official-<department>-demo`` and ``privacy-bank-demo`` (hub/cli/sandbox.py)."""
     return (
         password in {a["password"] for a in DEMO_ACCOUNTS}
         or re.fullmatch(r"resident\d+-demo", password) is not None
+        or re.fullmatch(r"(official-[a-z-]+|privacy-bank)-demo", password) is not None
     )
 
 

@@ -1,4 +1,5 @@
-"""``gongyu applications``: the civil applications' housekeeping (retention purge) and their keys.
+"""``gongyu applications``: the civil applications' housekeeping (retention purge, officials' departments)
+and their keys.
 
 The purge goes through ``AttachmentStore.purge``, one file per transaction with its audit event, so an
 interrupted run leaves every file either purged and recorded or untouched; it is safe to run again, and two
@@ -21,7 +22,9 @@ from hub.applications.files import AttachmentStore
 from hub.cli.common import console, counted_progress, open_sessions
 from hub.settings import Settings
 
-applications_app = typer.Typer(help="Civil applications: retention purge and keys.", no_args_is_help=True)
+applications_app = typer.Typer(
+    help="Civil applications: retention purge, officials' departments and keys.", no_args_is_help=True
+)
 
 # A ciphertext without its row is only swept once it is this old, so a store still in its transaction is
 # never mistaken for an orphan.
@@ -101,6 +104,25 @@ def purge(
     count = report.skipped if dry_run else report.purged
     console.print(f"{verb} {count} file(s); {report.orphans} orphaned ciphertext(s) swept")
     typer.echo(json.dumps({"purged": report.purged, "due": count, "orphans": report.orphans}))
+
+
+@applications_app.command("department")
+def department(
+    username: Annotated[str, typer.Argument(help="an official's account (role official)")],
+    department: Annotated[str, typer.Argument(help="a department some form is handled by, e.g. welfare")],
+) -> None:
+    """Place an official in a department (they see and move only its cases); an audited change."""
+    from hub.applications.departments import place_official
+
+    try:
+        account_id = asyncio.run(place_official(Settings(), username, department))
+    except LookupError:
+        console.print(f"[red]error:[/] no official account named {username!r}")
+        raise typer.Exit(1) from None
+    except ValueError:
+        console.print(f"[red]error:[/] no form is handled by a department named {department!r}")
+        raise typer.Exit(1) from None
+    console.print(f"{username} ({account_id}) now works in {department}")
 
 
 @applications_app.command("init-keys")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from hub.cli.common import counted_progress
 from hub.settings import Settings, sync_url
@@ -52,3 +54,85 @@ def seed_sandbox(settings: Settings, count: int | None = None) -> int:
             )
             progress.update(task, completed=total)
     return seeded
+
+
+@dataclass(frozen=True)
+class DemoDesk:
+    """A demo account the tours sign in with beyond ``DEMO_ACCOUNTS``: an official placed in a department a
+    form is handled by, or the demo bank's privacy officer (who answers disputes of the bank's lookups)."""
+
+    username: str
+    role: str
+    org: str
+    department: str | None = None
+
+    @property
+    def password(self) -> str:
+        # ``official-demo`` as before; published in the README, so refused in production
+        return f"{self.username}-demo"
+
+
+DEMO_OFFICE = "Demo District Office (데모구청)"
+# The demo-bank client's name: what the audit log records as the organisation of the bank's lookups.
+DEMO_BANK = "Demo Bank (데모은행)"
+TOUR_DEPARTMENT = "resident_registration"  # the README's counter tour: `official` files the moving-in report
+
+
+def demo_desks(departments: Iterable[str]) -> list[DemoDesk]:
+    """``official`` in the counter tour's department, ``official-<department>`` in each other one the forms
+    name (a new form's department gets its official without code), and ``privacy-bank``."""
+    desks = [DemoDesk("official", "official", DEMO_OFFICE, TOUR_DEPARTMENT)]
+    for department in sorted(set(departments) - {TOUR_DEPARTMENT}):
+        desks.append(
+            DemoDesk(f"official-{department.replace('_', '-')}", "official", DEMO_OFFICE, department)
+        )
+    desks.append(DemoDesk("privacy-bank", "privacy_officer", DEMO_BANK))
+    return desks
+
+
+async def seed_demo_desks(settings: Settings) -> list[DemoDesk]:
+    """Create the demo's officials and privacy officer and place each official in their department, so the
+    README tours need no manual step. Idempotent: an existing account is kept, and an official already in
+    the department is not placed (nor audited) again. Runs after ``seed_demo_principals`` (``official``)."""
+    from audit import AuditLog
+    from document_specs.forms import load_forms
+    from document_specs.loader import load_catalog
+    from hub.applications.departments import place
+    from hub.applications.repository import department_of
+    from hub.applications.service import ApplicationService
+    from hub.auth.accounts import NumberSealer, create_account
+    from hub.auth.models import AccountRow
+    from hub.cli.accounts import DemoRefused
+    from hub.cli.common import open_sessions
+    from hub.keys import load_keyring
+    from hub.uow import Trail, transaction
+
+    if settings.is_production:
+        raise DemoRefused("demo accounts cannot be created in production")
+    forms = load_forms(load_catalog())
+    desks = demo_desks(form.department for form in forms.values())
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    engine, sessions = open_sessions(settings)
+    try:
+        service = ApplicationService(forms, Trail(AuditLog(sessions)), NumberSealer(keys.data_key))
+        async with transaction(sessions) as session:
+            have = {
+                row.username: row.account_id
+                for row in (await session.execute(select(AccountRow.username, AccountRow.account_id)))
+            }
+            for desk in desks:
+                if desk.username not in have:
+                    created = await create_account(
+                        session,
+                        username=desk.username,
+                        password=desk.password,
+                        role=desk.role,
+                        display_name=desk.username,
+                        org=desk.org,
+                    )
+                    have[desk.username] = created.account_id
+                if desk.department and await department_of(session, have[desk.username]) != desk.department:
+                    await place(session, service, desk.username, desk.department)
+    finally:
+        await engine.dispose()
+    return desks

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 
 from hub.cli.accounts import DEMO_ACCOUNTS, DEMO_CLIENTS, seed_demo_principals
 from hub.cli.common import console
-from hub.cli.sandbox import seed_sandbox
+from hub.cli.sandbox import seed_demo_desks, seed_sandbox
 from hub.settings import Settings, sync_url
 
 
@@ -87,6 +87,7 @@ def demo(
     finally:
         engine.dispose()
     asyncio.run(seed_demo_principals(settings, residents))
+    desks = asyncio.run(seed_demo_desks(settings))  # officials in the forms' departments, a privacy officer
     from hub.issuance import fonts
 
     fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
@@ -102,6 +103,9 @@ def demo(
         )
     for account in DEMO_ACCOUNTS:
         console.print(f"account {account['username']} / {account['password']}  ({account['role']})")
+    for desk in desks:
+        where = desk.department or desk.org
+        console.print(f"account {desk.username} / {desk.password}  ({desk.role}, {where})")
     for i, resident in enumerate(residents, start=1):
         console.print(
             f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
