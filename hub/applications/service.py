@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
@@ -35,6 +36,16 @@ from hub.uow import Trail
 
 SEOUL = ZoneInfo("Asia/Seoul")
 RATED_KIND = "case_rated"
+# Namespace of the application ids derived from a submission key (``submission_id``).
+SUBMISSIONS = uuid.UUID("6f1d0c1e-5b0a-4f3e-9a43-2a7c1c0b9d17")
+SUBMISSION_KEY_LIMIT = 200
+
+
+def submission_id(account_id: str, form_type: str, key: str) -> str:
+    """The application id a submission key stands for: the same resident, form and key always give the same
+    id, so a second submit of one form page (a double click, a retried request) cannot make a second case:
+    the primary key refuses it even when both run at once."""
+    return str(uuid.uuid5(SUBMISSIONS, f"{account_id}\n{form_type}\n{key}"))
 
 
 def korean_today() -> date:
@@ -192,11 +203,25 @@ class ApplicationService:
         request_id: str,
         sources: Mapping[str, Any] | None = None,
         counter_session_id: str | None = None,
+        submission_key: str | None = None,
     ) -> ApplicationRow:
-        """A complete application becomes a case (``received``), due in the form's business days."""
+        """A complete application becomes a case (``received``), due in the form's business days.
+
+        With a ``submission_key`` (the form page's draft, or a key of the page's own) the submit is
+        idempotent: a key already submitted gives back its case, unchanged; a second submit racing the
+        first is refused with 409 ``application-already-submitted`` naming the first's ``application_id``.
+        """
         form = self.form(form_type)
         if account.role != "resident" or not account.subject_commitment:
             raise Problem(403, "role-required", role="resident")
+        application_id = str(uuid.uuid4())
+        if submission_key is not None:
+            if not submission_key or len(submission_key) > SUBMISSION_KEY_LIMIT:
+                raise Problem(422, "validation-error", errors="submission key (1-200 characters)")
+            application_id = submission_id(account.account_id, form.type, submission_key)
+            earlier = await self.submitted(session, account, application_id)
+            if earlier is not None:
+                return earlier
         try:
             cleaned = clean(form, answers, self.sealer, complete=True)
         except AnswersInvalid as exc:
@@ -204,6 +229,11 @@ class ApplicationService:
         counter = None
         if counter_session_id is not None:
             counter = await repository.form_session(session, counter_session_id, lock=True)
+            if counter is not None and counter.application_id == application_id:
+                # The same page submitted at once twice: the first took the counter's lock and committed.
+                earlier = await self.submitted(session, account, application_id)
+                if earlier is not None:
+                    return earlier
             if (
                 counter is None
                 or counter.resident_account_id != account.account_id
@@ -214,7 +244,7 @@ class ApplicationService:
         now = utcnow()
         received_on = self.today()
         row = ApplicationRow(
-            application_id=str(uuid.uuid4()),
+            application_id=application_id,
             case_number=f"{received_on:%Y%m%d}-{secrets.token_hex(4).upper()}",
             form_type=form.type,
             department=form.department,
@@ -229,12 +259,26 @@ class ApplicationService:
             updated_at=now,
         )
         session.add(row)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError:  # the same submission, committed by a request running beside this one
+            if submission_key is None:
+                raise
+            raise Problem(
+                409, "application-already-submitted", extra={"application_id": application_id}
+            ) from None
         if counter is not None:
             counter.application_id = row.application_id
         await repository.drop_draft(session, account.account_id, form_type)
         await self._step(session, row, account, None, "case_received", request_id)
         return row
+
+    async def submitted(
+        self, session: AsyncSession, account: AccountPrincipal, application_id: str
+    ) -> ApplicationRow | None:
+        """The case an earlier submit with this id made, if it is this resident's."""
+        row = await repository.application(session, application_id)
+        return row if row is not None and row.applicant_account_id == account.account_id else None
 
     # -- the lifecycle -------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -20,7 +21,7 @@ from hub.applications import lifecycle
 from hub.applications.answers import AnswersInvalid, clean, shown
 from hub.applications.models import DraftRow
 from hub.applications.prefill import plan, source_of
-from hub.applications.service import Move
+from hub.applications.service import SUBMISSION_KEY_LIMIT, Move
 from hub.applications.views import application_json
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import SessionDep, StateDep
@@ -113,6 +114,8 @@ def _fill_page(
         errors=errors or {},
         saved=saved,
         counter=draft.counter_session_id if draft is not None else None,
+        # The page's submission key: the draft it shows, or its own; submitting it twice makes one case.
+        submission=draft.draft_id if draft is not None else str(uuid.uuid4()),
         csrf=session.csrf_token(state, request),
     )
 
@@ -205,15 +208,25 @@ async def save_or_submit(form_type: str, request: Request, state: StateDep, db: 
     if not submitting:
         draft = await state.applications.save_draft(db, resident, form.type, answers)
         return _fill_page(request, state, resident, form.type, draft, saved=True)
-    row = await state.applications.submit(
-        db,
-        resident,
-        form.type,
-        answers,
-        request.state.request_id,
-        sources=draft.prefilled if draft is not None else {},
-        counter_session_id=draft.counter_session_id if draft is not None else None,
-    )
+    key = str(posted.get("submission", ""))[:SUBMISSION_KEY_LIMIT] or None
+    try:
+        row = await state.applications.submit(
+            db,
+            resident,
+            form.type,
+            answers,
+            request.state.request_id,
+            sources=draft.prefilled if draft is not None else {},
+            counter_session_id=draft.counter_session_id if draft is not None else None,
+            submission_key=key,
+        )
+    except Problem as problem:
+        if problem.slug != "application-already-submitted":
+            raise
+        # A second click while the first submit was in flight: its case is the one the resident made. This
+        # request wrote nothing else; its failed insert is undone so that the request's commit succeeds.
+        await db.rollback()
+        return RedirectResponse(f"/me/applications/{problem.extra['application_id']}", status_code=303)
     return RedirectResponse(f"/me/applications/{row.application_id}", status_code=303)
 
 
