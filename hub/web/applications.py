@@ -19,6 +19,8 @@ from starlette.datastructures import FormData
 
 from hub.applications import lifecycle
 from hub.applications.answers import AnswersInvalid, clean, shown
+from hub.applications.case_files import CaseFiles
+from hub.applications.files import StoredFile
 from hub.applications.models import DraftRow
 from hub.applications.prefill import plan, source_of
 from hub.applications.service import SUBMISSION_KEY_LIMIT, Move
@@ -28,6 +30,7 @@ from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.state import HubState
 from hub.web import session
+from hub.web.cases import file_response
 from hub.web.render import SHARED_DOMAINS, language, render
 from hub.web.strings import Strings
 
@@ -240,7 +243,22 @@ async def my_application(application_id: str, request: Request, state: StateDep,
     except Problem:
         strings = _strings(request)
         return _message(request, resident, strings["apps.title"], strings["apps.not_found"], 404)
-    return _case_page(request, state, resident, application_id, row, steps)
+    files = await state.files.files_of(db, row.application_id)
+    return _case_page(request, state, resident, application_id, row, steps, files)
+
+
+@router.get("/me/applications/{application_id}/files/{file_id}", response_class=Response)
+async def my_application_file(
+    application_id: str, file_id: str, request: Request, state: StateDep, db: SessionDep
+) -> Response:
+    """One file of my application, decrypted (a link or the seal on my case page); the view is audited."""
+    resident = session.resident(request, state)
+    if resident is None:
+        return session.login_redirect(request)
+    opened = await CaseFiles(state.applications, state.files).view(
+        db, resident, application_id[:36], file_id[:36], request.state.request_id
+    )
+    return file_response(opened)
 
 
 def _strings(request: Request) -> Strings:
@@ -254,6 +272,7 @@ def _case_page(
     application_id: str,
     row: Any,
     steps: Any,
+    files: list[StoredFile],
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -266,6 +285,8 @@ def _case_page(
         account=resident,
         form=form,
         case=application_json(row, form, state.sealer, steps),
+        files=files,
+        files_base=f"/me/applications/{row.application_id}/files",
         can_supplement=row.status == lifecycle.SUPPLEMENTATION_REQUESTED,
         can_withdraw=lifecycle.allowed_role(row.status, lifecycle.WITHDRAWN) == "resident",
         errors=errors or {},
@@ -301,7 +322,8 @@ async def move_my_application(
             raise
         row, steps = await state.applications.case(db, resident, application_id[:36])
         errors = {f["field"]: f["code"] for f in problem.extra["fields"]}
-        return _case_page(request, state, resident, application_id, row, steps, errors, 422)
+        files = await state.files.files_of(db, row.application_id)
+        return _case_page(request, state, resident, application_id, row, steps, files, errors, 422)
     return RedirectResponse(f"/me/applications/{application_id[:36]}", status_code=303)
 
 

@@ -17,7 +17,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from hub.applications import lifecycle
+from hub.applications.case_files import CaseFiles
 from hub.applications.counter_sessions import session_state
+from hub.applications.files import OpenedFile
 from hub.applications.service import Move
 from hub.applications.views import application_json
 from hub.deps import SessionDep, StateDep
@@ -91,8 +93,43 @@ async def case_page(application_id: str, request: Request, state: StateDep, db: 
         account=official,
         form=form,
         case=application_json(row, form, state.sealer, steps),
+        files=await state.files.files_of(db, row.application_id),
+        files_base=f"/cases/{row.application_id}/files",
         moves=lifecycle.next_states(row.status, "official"),
         csrf=session.csrf_token(state, request),
+    )
+
+
+@router.get("/cases/{application_id}/files/{file_id}", response_class=Response)
+async def case_file(
+    application_id: str, file_id: str, request: Request, state: StateDep, db: SessionDep
+) -> Response:
+    """One file of a case of the official's department, decrypted (the link and seal on the case page)."""
+    official = session.official(request, state)
+    if official is None:
+        return session.login_redirect(request)
+    opened = await CaseFiles(state.applications, state.files).view(
+        db, official, application_id[:36], file_id[:36], request.state.request_id
+    )
+    return file_response(opened)
+
+
+def file_response(opened: OpenedFile) -> Response:
+    """A decrypted case file as the pages serve it: like the API's (hub/api/application_files.py), a
+    download never cached or sniffed, carrying the id of the audit event that recorded the view."""
+    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(
+        opened.file.media_type
+    )
+    name = f"{opened.file.kind}-{opened.file.file_id[:8]}.{extension or 'bin'}"
+    return Response(
+        opened.content,
+        media_type=opened.file.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "X-Audit-Event-Id": opened.event_id,
+        },
     )
 
 

@@ -1,0 +1,87 @@
+"""A case's files on its pages: the applicant's case page and the department's case page list the attachments,
+scans and the proxy's seal with links that open them (each opening on the record), and show the seal image;
+an official of another department opens none of them."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from hub.applications.case_files import CaseFiles
+from hub.state import HubState
+from hub.uow import transaction
+from tests.applications.support import PERSONAL, TYPED, official_in, principal
+from tests.conftest import Backend, audit_rows
+from tests.helpers.pages import open_browsers, sign_in
+
+pytestmark = pytest.mark.anyio
+
+FORM = "basic_pension"  # welfare; a proxy may apply with a seal
+PDF = b"%PDF-1.7\n1 0 obj\n<< /Lease (monthly rent 500000) >>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+LINK = re.compile(r'<li data-file-kind="(\w+)"><a href="([^"]+)">')
+
+
+def _seal_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_case_pages_list_the_files_and_show_the_seal(hub_state: HubState, backend: Backend) -> None:
+    resident = await principal(hub_state, "resident1")
+    clerk = await official_in(hub_state, "welfare-files", "welfare")
+    await official_in(hub_state, "food-files", "food_sanitation")
+    files = CaseFiles(hub_state.applications, hub_state.files)
+    async with transaction(hub_state.sessions) as session:
+        case = await hub_state.applications.submit(
+            session, resident, FORM, {**TYPED[FORM], **PERSONAL}, "pages"
+        )
+        case_id = case.application_id
+        await files.attach(session, resident, case_id, "attachment", PDF, "pages-attach")
+        await files.attach(session, resident, case_id, "seal", _seal_png(), "pages-seal")
+        await files.attach(session, clerk, case_id, "scan", PDF, "pages-scan")
+
+    async with open_browsers(hub_state, backend, 3) as (phone, desk, other):
+        assert (await sign_in(phone, "resident1", "resident1-pw")).status_code == 303
+        assert (await sign_in(desk, "welfare-files", "welfare-files-pw")).status_code == 303
+        assert (await sign_in(other, "food-files", "food-files-pw")).status_code == 303
+        for browser, page, base in (
+            (phone, f"/me/applications/{case_id}?lang=en", f"/me/applications/{case_id}/files/"),
+            (desk, f"/cases/{case_id}?lang=en", f"/cases/{case_id}/files/"),
+        ):
+            shown = await browser.get(page)
+            assert shown.status_code == 200
+            assert "Attachments and seal" in shown.text
+            links = dict(LINK.findall(shown.text))
+            assert set(links) == {"attachment", "seal", "scan"}
+            assert all(link.startswith(base) for link in links.values())
+            assert f'<img class="seal" src="{links["seal"]}"' in shown.text
+            before = len(audit_rows(backend))
+            opened = await browser.get(links["attachment"])
+            assert opened.status_code == 200 and opened.content == PDF
+            assert opened.headers["x-content-type-options"] == "nosniff"
+            seal = await browser.get(links["seal"])
+            assert seal.status_code == 200 and seal.content.startswith(b"\x89PNG")
+            views = [r["kind"] for r in audit_rows(backend)[before:]]
+            assert views == ["application_file_view", "application_file_view"]
+            # Another department's official is refused every file of the case.
+            before = len(audit_rows(backend))
+            assert (
+                await other.get(links["attachment"].replace("/me/applications/", "/cases/"))
+            ).status_code == 403
+            assert len(audit_rows(backend)) == before
+
+
+async def test_a_case_without_files_says_so(hub_state: HubState, backend: Backend) -> None:
+    resident = await principal(hub_state, "resident2")
+    async with transaction(hub_state.sessions) as session:
+        case = await hub_state.applications.submit(
+            session, resident, FORM, {**TYPED[FORM], **PERSONAL}, "pages-empty"
+        )
+    async with open_browsers(hub_state, backend, 1) as (phone,):
+        assert (await sign_in(phone, "resident2", "resident2-pw")).status_code == 303
+        shown = await phone.get(f"/me/applications/{case.application_id}?lang=en")
+        assert shown.status_code == 200 and "No files are attached." in shown.text
