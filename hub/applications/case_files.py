@@ -3,7 +3,8 @@
 ``AttachmentStore`` knows files and their encryption but not who may touch which case; this module joins the
 two. Whoever may see a case (``ApplicationService.case``: the applicant, or an official placed in its
 department) may list and view its files; the applicant adds attachments (and, where the form lets a proxy
-apply, the seal image), an official adds scans of paper handed in at the desk. The retention is the form
+apply, the seal image, and only while they hold a live mandate covering the form's records: the seal says
+they act for someone), an official adds scans of paper handed in at the desk. The retention is the form
 spec's (``retention_days``), counted from the upload, and every event carries the applicant's subject
 commitment so that the files show in their access history.
 """
@@ -14,6 +15,9 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit.events import utcnow
+from consent import repository as consent_repository
+from consent.records import aware
 from hub.actors import account_actor
 from hub.applications.files import AttachmentStore, FileActor, FileKind, OpenedFile, StoredFile
 from hub.applications.lifecycle import FINAL_STATES
@@ -25,6 +29,20 @@ KINDS_BY_ROLE: Final[dict[str, tuple[FileKind, ...]]] = {
     "resident": ("attachment", "seal"),
     "official": ("scan", "attachment"),
 }
+
+
+async def held_mandate(session: AsyncSession, agent_account_id: str, documents: set[str]) -> str | None:
+    """A live mandate (not revoked, not expired) the account holds as agent that covers ``documents``; its id.
+
+    The same rule the consents apply to an agent (``ConsentService.mandate_for``: live, and every document
+    type in its scope), read through the consent package's own query of its table.
+    """
+    now = utcnow()
+    for row in await consent_repository.mandates_of(session, agent_account_id):
+        live = row.revoked_at is None and aware(row.expires_at) > now
+        if row.agent_account_id == agent_account_id and live and documents <= set(row.document_types):
+            return row.mandate_id
+    return None
 
 
 class CaseFiles:
@@ -52,6 +70,9 @@ class CaseFiles:
         if kind == "seal":
             if not form.proxy_allowed:
                 raise Problem(403, "case-forbidden", reason_code="no_proxy")
+            documents = {document_type for document_type, _ in form.prefill_documents()}
+            if await held_mandate(session, account.account_id, documents) is None:
+                raise Problem(403, "case-forbidden", reason_code="no_mandate")
             return await self.files.store_seal(
                 session,
                 case_id=row.application_id,

@@ -63,3 +63,20 @@ async def official_in(state: HubState, username: str, department: str) -> Accoun
     async with transaction(state.sessions) as session:
         await state.applications.set_department(session, official.account_id, department, "test")
     return official
+
+
+async def proxy_mandate(state: HubState, agent: str, principal_username: str, form_type: str) -> str:
+    """A live mandate from ``principal_username`` to ``agent`` covering the form's records (what a proxy's
+    seal upload requires), granted as the principal would grant it; its id."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.consents.schemas import MandateIn
+
+    documents = sorted({d for d, _ in state.forms[form_type].prefill_documents()})
+    grantor = await principal(state, principal_username)
+    body = MandateIn(
+        agent_username=agent, document_types=documents, expires_at=datetime.now(UTC) + timedelta(days=30)
+    )
+    async with transaction(state.sessions) as session:
+        mandate = await state.consent.grant_mandate(session, grantor, body, "test-mandate")
+    return str(mandate["mandate_id"])

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 
 import pytest
 from PIL import Image
 
 from hub.applications.case_files import CaseFiles
+from hub.errors import Problem
 from hub.state import HubState
 from hub.uow import transaction
-from tests.applications.support import PERSONAL, TYPED, official_in, principal
+from tests.applications.support import PERSONAL, TYPED, official_in, principal, proxy_mandate
 from tests.conftest import Backend, audit_rows
 from tests.helpers.pages import open_browsers, sign_in
 
@@ -35,6 +37,7 @@ async def test_case_pages_list_the_files_and_show_the_seal(hub_state: HubState, 
     clerk = await official_in(hub_state, "welfare-files", "welfare")
     await official_in(hub_state, "food-files", "food_sanitation")
     files = CaseFiles(hub_state.applications, hub_state.files)
+    await proxy_mandate(hub_state, "resident1", "resident2", FORM)
     async with transaction(hub_state.sessions) as session:
         case = await hub_state.applications.submit(
             session, resident, FORM, {**TYPED[FORM], **PERSONAL}, "pages"
@@ -85,3 +88,48 @@ async def test_a_case_without_files_says_so(hub_state: HubState, backend: Backen
         assert (await sign_in(phone, "resident2", "resident2-pw")).status_code == 303
         shown = await phone.get(f"/me/applications/{case.application_id}?lang=en")
         assert shown.status_code == 200 and "No files are attached." in shown.text
+
+
+async def test_a_seal_needs_a_live_mandate_held_by_the_applicant(
+    hub_state: HubState, backend: Backend
+) -> None:
+    from hub.auth.accounts import create_account
+
+    agent = f"proxy-{uuid.uuid4().hex[:8]}"
+    async with transaction(hub_state.sessions) as session:
+        await create_account(
+            session,
+            username=agent,
+            password=f"{agent}-pw",
+            role="resident",
+            display_name="대리인",
+            subject_commitment=uuid.uuid4().hex * 2,
+        )
+    applicant = await principal(hub_state, agent)
+    files = CaseFiles(hub_state.applications, hub_state.files)
+    async with transaction(hub_state.sessions) as session:
+        case = await hub_state.applications.submit(
+            session, applicant, FORM, {**TYPED[FORM], **PERSONAL}, "proxy"
+        )
+    before = len(audit_rows(backend))
+    async with transaction(hub_state.sessions) as session:
+        with pytest.raises(Problem) as refused:
+            await files.attach(session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-1")
+    assert (refused.value.status, refused.value.slug) == (403, "case-forbidden")
+    assert refused.value.params == {"reason_code": "no_mandate"}
+    assert len(audit_rows(backend)) == before  # nothing stored, nothing recorded
+
+    # A mandate that was revoked does not count; a live one does.
+    revoked = await proxy_mandate(hub_state, agent, "resident0", FORM)
+    grantor = await principal(hub_state, "resident0")
+    async with transaction(hub_state.sessions) as session:
+        await hub_state.consent.revoke_mandate(session, grantor, revoked, "test-revoke")
+    async with transaction(hub_state.sessions) as session:
+        with pytest.raises(Problem):
+            await files.attach(session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-2")
+    await proxy_mandate(hub_state, agent, "resident0", FORM)
+    async with transaction(hub_state.sessions) as session:
+        stored = await files.attach(
+            session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-3"
+        )
+    assert stored.kind == "seal"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from hub.state import HubState
 from hub.uow import transaction
-from tests.applications.support import PERSONAL, TYPED, official_in, principal
+from tests.applications.support import PERSONAL, TYPED, official_in, principal, proxy_mandate
 from tests.conftest import Backend, account_bearer, audit_rows
 from tests.helpers.problems import assert_problem
 
@@ -158,6 +158,7 @@ async def test_a_proxys_seal_is_kept_as_a_clean_png(
 ) -> None:
     case_id = await _case(hub_state)
     resident = account_bearer(hub_state, "resident0")
+    await proxy_mandate(hub_state, "resident0", "resident1", FORM)  # a seal says the applicant is a proxy
     exif = Image.Exif()
     exif[0x010F] = "PhoneMaker"
     photo = io.BytesIO()
