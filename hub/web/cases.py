@@ -204,6 +204,14 @@ async def form_session(
         state=current,
         qr=qr,
         case=application_json(case, form, state.sealer) if case is not None else None,
+        **(
+            {}
+            if case is None
+            else {
+                "files": await state.files.files_of(db, case.application_id),
+                "files_base": f"/cases/{case.application_id}/files",
+            }
+        ),
     )
 
 

@@ -133,3 +133,32 @@ async def test_a_seal_needs_a_live_mandate_held_by_the_applicant(
             session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-3"
         )
     assert stored.kind == "seal"
+
+
+async def test_the_desk_screen_lists_the_submitted_cases_files(hub_state: HubState, backend: Backend) -> None:
+    resident = await principal(hub_state, "resident2")
+    desk_official = await official_in(hub_state, "welfare-desk", "welfare")
+    async with transaction(hub_state.sessions) as session:
+        opened, token = await hub_state.form_sessions.open(session, desk_official, FORM, "desk-open")
+    async with transaction(hub_state.sessions) as session:
+        await hub_state.form_sessions.bind(session, resident, opened.session_id, token, "desk-bind")
+    async with transaction(hub_state.sessions) as session:
+        case = await hub_state.applications.submit(
+            session,
+            resident,
+            FORM,
+            {**TYPED[FORM], **PERSONAL},
+            "desk-submit",
+            counter_session_id=opened.session_id,
+        )
+        await CaseFiles(hub_state.applications, hub_state.files).attach(
+            session, resident, case.application_id, "attachment", PDF, "desk-attach"
+        )
+    async with open_browsers(hub_state, backend, 1) as (desk,):
+        assert (await sign_in(desk, "welfare-desk", "welfare-desk-pw")).status_code == 303
+        screen = await desk.get(f"/counter/forms/{opened.session_id}?lang=en")
+        assert screen.status_code == 200
+        links = dict(LINK.findall(screen.text))
+        assert list(links) == ["attachment"]
+        assert links["attachment"].startswith(f"/cases/{case.application_id}/files/")
+        assert (await desk.get(links["attachment"])).content == PDF
