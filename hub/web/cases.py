@@ -204,14 +204,9 @@ async def form_session(
         state=current,
         qr=qr,
         case=application_json(case, form, state.sealer) if case is not None else None,
-        **(
-            {}
-            if case is None
-            else {
-                "files": await state.files.files_of(db, case.application_id),
-                "files_base": f"/cases/{case.application_id}/files",
-            }
-        ),
+        # The submitted case's files (none is listed before the phone submits).
+        files=await state.files.files_of(db, case.application_id) if case is not None else [],
+        files_base=f"/cases/{case.application_id}/files" if case is not None else "",
     )
 
 
