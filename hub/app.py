@@ -110,11 +110,11 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(handoff_pages.router)
     app.include_router(handoff_phone_pages.router)
     app.include_router(home_page.router)
+    app.include_router(notice_preferences.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)
     app.include_router(disputes_api.router)
     app.include_router(dashboard_api.router)
-    app.include_router(notice_preferences.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:
         # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo. They
