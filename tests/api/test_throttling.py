@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from hub.app import create_app
 from hub.auth.tokens import TokenService
-from hub.ratelimit import RequestPolicy, SignInPolicy
+from hub.ratelimit import Guard, RequestPolicy, SignInPolicy
 from hub.state import HubState
 from tests.conftest import Backend
 from tests.helpers.pages import CSRF
@@ -202,11 +202,14 @@ async def test_with_redis_the_workers_share_the_counts(hub_state: HubState, back
     # Two apps over one Redis stand for two workers; a fresh random name and address keep runs apart.
     name = f"nobody-{secrets.token_hex(6)}"
     address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-    async with (
-        running(worker(hub_state, REDIS_URL), backend) as first,
-        running(worker(hub_state, REDIS_URL), backend) as second,
-    ):
-        async with client(first, address) as one, client(second, address) as two:
+    # A long first back-off: with the default 1 s a slow machine can let the lock run out between the fifth
+    # failure on one worker and the next attempt on the other, which then passes as the probe.
+    patient = SignInPolicy(first_backoff=120)
+    apps = [create_app(hub_state.settings, state=worker(hub_state, REDIS_URL)) for _ in range(2)]
+    async with LifespanManager(apps[0]) as first, LifespanManager(apps[1]) as second:
+        for app in apps:
+            app.state.guard = Guard.from_url(REDIS_URL, sign_in=patient)
+        async with client(first.app, address) as one, client(second.app, address) as two:  # type: ignore[arg-type]
             for _ in range(POLICY.per_name):
                 assert (await _login(one, name, "guess")).status_code == 401
             _retry_after(await _login(two, name, "guess"))
