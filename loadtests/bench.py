@@ -403,6 +403,27 @@ def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+@contextmanager
+def throwaway_run(prefix: str, *ports: int) -> Iterator[tuple[str, Path]]:
+    """A fresh database and temporary directory for one benchmark run, both gone afterwards.
+
+    The ports are checked free first (a leftover server would be measured instead); SIGTERM unwinds through
+    here too, so a stopped run still drops its database.
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    db = f"gongyu_bench_{secrets.token_hex(6)}"
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
+        for port in ports:
+            _check_port_free(port)
+        _create_database(db)
+        try:
+            print(f"bench: database {db}", file=sys.stderr)
+            yield db, Path(tmp_name)
+        finally:
+            with suppress(Exception):
+                _drop_databases(db)
+
+
 def _cpu_ticks(server_pgid: int, locust_pid: int) -> dict[int, tuple[str, int]]:
     """CPU ticks so far per process, with its role, from /proc (Linux): who the shared cores went to."""
     ticks: dict[int, tuple[str, int]] = {}

@@ -22,16 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,14 +40,11 @@ from loadtests.bench import (
     PG_SERVER,
     ROOT,
     _bin,
-    _check_port_free,
-    _create_database,
-    _drop_databases,
-    _on_sigterm,
     _run,
     _server,
     _stop,
     _wait_ready,
+    throwaway_run,
 )
 
 RESULT_FILE = ROOT / "var" / "bench-notify.json"
@@ -349,22 +343,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    db = f"gongyu_bench_{secrets.token_hex(6)}"
-    with tempfile.TemporaryDirectory(prefix="gongyu-notify-") as tmp_name:
-        created = False
-        try:
-            _check_port_free(args.port)
-            _check_port_free(args.receiver_port)
-            _create_database(db)
-            created = True
-            print(f"bench: database {db}", file=sys.stderr)
-            report(args, measure(args, Path(tmp_name), db))
-            return 0
-        finally:
-            if created:
-                with suppress(Exception):
-                    _drop_databases(db)
+    with throwaway_run("gongyu-notify-", args.port, args.receiver_port) as (db, tmp):
+        report(args, measure(args, tmp, db))
+    return 0
 
 
 if __name__ == "__main__":

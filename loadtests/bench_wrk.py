@@ -20,17 +20,14 @@ import argparse
 import base64
 import json
 import os
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,14 +38,11 @@ from loadtests.bench import (
     PG_SERVER,
     ROOT,
     _bin,
-    _check_port_free,
-    _create_database,
-    _drop_databases,
-    _on_sigterm,
     _run,
     _server,
     _stop,
     _wait_ready,
+    throwaway_run,
 )
 
 LUA = Path(__file__).resolve().with_name("wrk_lookup.lua")
@@ -415,23 +409,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    db = f"gongyu_bench_{secrets.token_hex(6)}"
-    with tempfile.TemporaryDirectory(prefix="gongyu-wrk-") as tmp_name:
-        created = False
-        try:
-            _check_port_free(args.port)
-            _check_port_free(args.floor_port)
-            _create_database(db)
-            created = True
-            print(f"bench: database {db}", file=sys.stderr)
-            results = measure(args, Path(tmp_name), db)
-            report(args, results)
-            return 0
-        finally:
-            if created:
-                with suppress(Exception):
-                    _drop_databases(db)
+    with throwaway_run("gongyu-wrk-", args.port, args.floor_port) as (db, tmp):
+        report(args, measure(args, tmp, db))
+    return 0
 
 
 if __name__ == "__main__":
