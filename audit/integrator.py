@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,10 +34,19 @@ class RoundResult:
 
 
 class Integrator:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], signer: LogSigner, batch_size: int = 2000):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        signer: LogSigner,
+        batch_size: int = 2000,
+        on_publish: Callable[[int], None] | None = None,
+    ):
         self._sessions = sessions
         self._signer = signer
         self._batch_size = batch_size
+        # Told the new tree size once a round's checkpoint is committed (e.g. to wake the witnessing task);
+        # it must return at once: the writer's loop never waits for what happens after publication.
+        self.on_publish = on_publish
 
     async def integrate_once(self) -> RoundResult:
         async with self._sessions() as session, session.begin():
@@ -68,6 +78,8 @@ class Integrator:
         while not stop.is_set():
             try:
                 result = await self.integrate_once()
+                if result.checkpoint_published and self.on_publish is not None:
+                    self.on_publish(result.tree_size)
                 if result.integrated >= self._batch_size:
                     continue  # backlog: go again at once
             except Exception as exc:

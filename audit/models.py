@@ -90,3 +90,22 @@ class AuditCheckpointRow(AuditBase):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditCosignatureRow(AuditBase):
+    """A witness's cosignature on one checkpoint (c2sp.org/tlog-cosignature), kept verbatim as its note line.
+
+    Served appended to the checkpoint's note; a witness's newest row is where the next submission to it
+    starts (its consistency proof runs from that size). Rows are only inserted, once per witness and size.
+    """
+
+    __tablename__ = "audit_cosignatures"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)  # hex, as in the witness's vkey
+    line: Mapped[str] = mapped_column(Text)
+    cosigned_at: Mapped[int] = mapped_column(BigInteger)  # the witness's timestamp (POSIX seconds)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_audit_cosignatures_witness", "witness", "key_id", "tree_size"),)

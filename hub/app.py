@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
             integrating = asyncio.create_task(
                 hub_state.integrator.run(settings.integrator_interval_seconds, stop), name="audit-integrator"
             )
+        # Witness submissions run in their own task, woken after each checkpoint (hub/witnessing.py).
+        witnessing = None
+        if hub_state.witnessing.enabled and settings.integrator_interval_seconds > 0:
+            witnessing = asyncio.create_task(hub_state.witnessing.run(stop), name="audit-witnessing")
         # The demo's notifications worker, in this process (0 turns it off where `gongyu worker` runs).
         delivering = None
         if settings.notify_interval_seconds > 0:
@@ -66,6 +70,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
             stop.set()
             if integrating is not None:
                 await integrating
+            if witnessing is not None:
+                await witnessing
             if delivering is not None:
                 await delivering
             if state is None:

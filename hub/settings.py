@@ -59,6 +59,26 @@ def sandbox_agencies() -> dict[str, AgencyConfig]:
     }
 
 
+class WitnessConfig(BaseModel):
+    """A witness the hub submits its checkpoints to (c2sp.org/tlog-witness): where, and its cosigner vkey."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str  # the submission prefix: ``{url}/add-checkpoint``
+    vkey: str  # what ``gongyu witness init`` prints: ``<name>+<key id>+<base64(0x04 || key)>``
+
+    @field_validator("vkey")
+    @classmethod
+    def _cosigner_key(cls, value: str) -> str:
+        from audit.witness.protocol import ProtocolError, parse_cosigner_vkey
+
+        try:
+            parse_cosigner_vkey(value)
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+
 class ConfigurationError(RuntimeError):
     """A setting a production hub refuses to start with; the message says which and what to set instead."""
 
@@ -131,6 +151,12 @@ class Settings(BaseSettings):
     # Where sign-in failures, request rates and signed-out tokens are counted (hub/ratelimit.py): unset is
     # this process's memory (one worker); ``redis://host:6379/0`` lets several workers share them.
     rate_limit_url: str | None = None
+    # Witnesses that cosign every checkpoint (hub/witnessing.py), as JSON: ``[{"url": "http://127.0.0.1:8101",
+    # "vkey": "<what gongyu witness init printed>"}]``; unset, checkpoints are signed by the log alone. The
+    # quorum is how many valid cosignatures verifiers require (unset: every configured witness).
+    witnesses: list[WitnessConfig] = Field(default_factory=list)
+    witness_quorum: int | None = Field(default=None, ge=1)
+    witness_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -148,6 +174,20 @@ class Settings(BaseSettings):
             if not AGENCY_NAME.fullmatch(name):
                 raise ValueError(f"agency name {name!r}: a-z, 0-9 and _, starting with a letter, at most 40")
         return value
+
+    @model_validator(mode="after")
+    def _quorum_reachable(self) -> Settings:
+        if self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
+            raise ValueError(
+                f"GONGYU_WITNESS_QUORUM={self.witness_quorum} but only {len(self.witnesses)} witnesses are "
+                "configured"
+            )
+        return self
+
+    @property
+    def effective_witness_quorum(self) -> int:
+        """How many valid cosignatures a checkpoint needs: the configured quorum, or every witness."""
+        return len(self.witnesses) if self.witness_quorum is None else self.witness_quorum
 
     @property
     def is_production(self) -> bool:

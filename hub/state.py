@@ -41,6 +41,7 @@ from hub.settings import SANDBOX_XSD_DIR as SANDBOX_XSD_DIR  # re-exported: test
 from hub.settings import Settings
 from hub.signing import MANIFEST_TYP, jws_signer
 from hub.uow import Trail
+from hub.witnessing import Witnessing
 
 
 @dataclass
@@ -72,9 +73,11 @@ class HubState:
     prefill: PrefillService
     form_sessions: CounterSessions
     disputes: DisputeService  # residents' disputes of an access (hub/applications/disputes.py)
+    witnessing: Witnessing  # checkpoints submitted to the witnesses, their cosignatures (hub/witnessing.py)
 
     async def close(self) -> None:
         await self.adapters.close()
+        await self.witnessing.close()
         await self.engine.dispose()
 
 
@@ -168,6 +171,13 @@ def build_state(
     broker = Broker(catalog, adapters, rules, trail, committer, sessions, bundles)
     signer = LogSigner(settings.origin, keys.log_key.private_key)
     audit_reader = AuditReader(sessions, signer)
+    witnessing = Witnessing(
+        sessions,
+        audit_reader,
+        settings.witnesses,
+        settings.effective_witness_quorum,
+        settings.witness_timeout_seconds,
+    )
     return HubState(
         settings,
         engine,
@@ -178,7 +188,7 @@ def build_state(
         tokens,
         broker,
         audit_reader=audit_reader,
-        integrator=Integrator(sessions, signer),
+        integrator=Integrator(sessions, signer, on_publish=witnessing.notify),
         issuance=build_issuance(
             issuer=settings.public_url,
             public_url=settings.public_url,
@@ -210,4 +220,5 @@ def build_state(
         prefill=PrefillService(catalog, broker, trail, sealer),
         form_sessions=CounterSessions(trail, frozenset(forms)),
         disputes=DisputeService(audit_reader, trail),
+        witnessing=witnessing,
     )

@@ -43,11 +43,26 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 @router.get("/v1/audit/checkpoint", response_class=PlainTextResponse)
 async def checkpoint(state: StateDep) -> PlainTextResponse:
-    """The latest signed checkpoint (C2SP signed note)."""
-    latest = await state.audit_reader.latest_checkpoint()
-    if latest is None:
+    """The signed checkpoint (C2SP signed note) with the witnesses' cosignature lines appended.
+
+    With witnesses configured, the newest checkpoint a quorum of them cosigned (hub/witnessing.py); verify it
+    with the log's key and each witness's vkey (``/v1/audit/witnesses``).
+    """
+    served = await state.witnessing.served_checkpoint()
+    if served is None:
         raise Problem(503, "no-checkpoint", headers={"Retry-After": "1"})
-    return PlainTextResponse(latest.note, headers={"Cache-Control": "no-cache"})
+    return PlainTextResponse(served[1], headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/v1/audit/witnesses")
+async def witnesses(state: StateDep) -> dict[str, Any]:
+    """The witnesses whose cosignatures a checkpoint carries, their vkeys and the quorum verifiers require."""
+    return {
+        "witnesses": [
+            {"name": t.cosigner.name, "url": t.url, "vkey": t.vkey} for t in state.witnessing.targets
+        ],
+        "quorum": state.witnessing.quorum,
+    }
 
 
 @router.get("/v1/audit/verifier-key", response_class=PlainTextResponse)
@@ -251,10 +266,15 @@ async def my_access_log(
         )
     except ValueError:
         raise Problem(400, "invalid-cursor") from None
+    checkpoint_note = page.checkpoint
+    if checkpoint_note is not None:
+        checkpoint_note = await state.witnessing.cosigned_note(page.tree_size, checkpoint_note)
     return {
         "entries": page.entries,
         "next_cursor": page.next_cursor,
-        "checkpoint": page.checkpoint,
+        "checkpoint": checkpoint_note,
         "tree_size": page.tree_size,
         "verifier_key": state.audit_reader.signer.verifier_key,
+        "witnesses": state.witnessing.vkeys,  # require witness_quorum valid cosignatures on the checkpoint
+        "witness_quorum": state.witnessing.quorum,
     }

@@ -43,12 +43,15 @@ def _tile(path: str, entries: bool) -> TileId:
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
 async def checkpoint(state: StateDep) -> PlainTextResponse:
-    """The latest signed checkpoint, where tlog-tiles clients look for it (mutable: no-cache)."""
-    latest = await state.audit_reader.latest_checkpoint()
-    if latest is None:
+    """The checkpoint with its witnesses' cosignatures, where tlog-tiles clients look (mutable: no-cache).
+
+    The same note as ``/v1/audit/checkpoint``: with witnesses, the newest checkpoint a quorum cosigned.
+    """
+    served = await state.witnessing.served_checkpoint()
+    if served is None:
         raise Problem(503, "no-checkpoint", headers={"Retry-After": "1"})
     return PlainTextResponse(
-        latest.note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        served[1], media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
     )
 
 

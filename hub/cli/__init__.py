@@ -17,6 +17,7 @@ from hub.cli.applications import applications_app
 from hub.cli.audit import audit_app
 from hub.cli.consent import consent_app
 from hub.cli.sandbox import sandbox_app
+from hub.cli.witness import witness_app
 from hub.issuance.cli import doc_app, keys_app
 
 __all__ = ["app"]
@@ -36,3 +37,4 @@ app.add_typer(doc_app, name="doc")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(applications_app, name="applications")
+app.add_typer(witness_app, name="witness")

@@ -85,6 +85,17 @@ def audit_verify(
     tiles: Annotated[
         str | None, typer.Option(help="verify a log from its C2SP tiles at this URL prefix instead")
     ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="a witness vkey whose cosignature the checkpoint must carry; repeatable (default: "
+            "GONGYU_WITNESSES, or with --url/--tiles the hub's /v1/audit/witnesses)",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int | None, typer.Option(min=1, help="valid cosignatures required (default: the hub's, else all)")
+    ] = None,
 ) -> None:
     """Recompute the whole Merkle tree from the stored events and check every checkpoint and node.
 
@@ -99,9 +110,11 @@ def audit_verify(
 
     if url is not None:
         _verify_remote(url, token, verifier_key)
+        _witnesses_remote(url, verifier_key, witness, quorum)
         return
     if tiles is not None:
-        _verify_tiles(tiles, token, verifier_key, save_checkpoint)
+        note = _verify_tiles(tiles, token, verifier_key, save_checkpoint)
+        _witnesses_remote(tiles, verifier_key, witness, quorum, note)
         return
 
     settings = Settings()
@@ -145,6 +158,7 @@ def audit_verify(
         summary += f"; trusted checkpoint at size {report.trusted_size}, only the leaves after it read"
     if report.ok:
         console.print(f"[green]log verified[/]: {summary}")
+        _witnesses_local(settings, witness, quorum)
         if save_checkpoint is not None and report.latest_note is not None:
             save_checkpoint.write_text(report.latest_note, encoding="utf-8")
             console.print(f"latest checkpoint written to {save_checkpoint}")
@@ -269,7 +283,86 @@ def _verify_remote(url: str, token: str | None, verifier_key: str | None) -> Non
     console.print(f"[green]checkpoint verified[/] at tree size {report.tree_size}; {what}")
 
 
-def _verify_tiles(prefix: str, token: str | None, verifier_key: str | None, save: Path | None) -> None:
+def _witnesses_local(settings: Settings, vkeys: list[str] | None, quorum: int | None) -> None:
+    """The checkpoint the hub serves must carry the quorum of cosignatures (else exit 1, naming who lacks)."""
+    from audit.cosignatures import served_checkpoint
+    from audit.witness_check import parse_witnesses
+
+    if not vkeys:
+        vkeys = [w.vkey for w in settings.witnesses]
+        quorum = quorum or (settings.effective_witness_quorum if vkeys else None)
+    if not vkeys:
+        return
+    ids = [(c.name, c.key_id.hex()) for c in parse_witnesses(vkeys)]
+
+    async def served() -> tuple[int, str] | None:
+        engine, sessions = open_sessions(settings)
+        try:
+            async with sessions() as session:
+                return await served_checkpoint(session, ids, quorum or len(ids))
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(served())
+    _require_witnesses(found[1] if found else None, vkeys, quorum)
+
+
+def _witnesses_remote(
+    base: str, verifier_key: str | None, vkeys: list[str] | None, quorum: int | None, note: str | None = None
+) -> None:
+    """Check the cosignatures on a running hub's checkpoint; witness keys default to what the hub names."""
+    import httpx
+
+    from audit.checkpoint import CheckpointError, verify_checkpoint
+
+    with httpx.Client(base_url=base.rstrip("/"), timeout=30) as http:
+        try:
+            if not vkeys:
+                listed = http.get("/v1/audit/witnesses").raise_for_status().json()
+                vkeys = [w["vkey"] for w in listed["witnesses"]]
+                quorum = quorum or listed["quorum"]
+                if vkeys:
+                    console.print("[yellow]note:[/] witness keys from the hub itself: pin them (--witness)")
+            if not vkeys:
+                return
+            key = verifier_key or http.get("/v1/audit/verifier-key").raise_for_status().text.strip()
+            if note is None:
+                note = http.get("/v1/audit/checkpoint").raise_for_status().text
+        except httpx.HTTPError as exc:
+            console.print(f"[red]error:[/] could not read the checkpoint's witnesses at {base}: {exc}")
+            raise typer.Exit(2) from None
+    try:
+        verify_checkpoint(note, key)
+    except CheckpointError as exc:
+        console.print(f"[red]checkpoint: {exc}[/]")
+        raise typer.Exit(1) from None
+    _require_witnesses(note, vkeys, quorum)
+
+
+def _require_witnesses(note: str | None, vkeys: list[str], quorum: int | None) -> None:
+    from audit.checkpoint import CheckpointError
+    from audit.witness_check import check_cosignatures
+
+    if note is None:
+        console.print("[red]witnesses: the log has no checkpoint to check[/]")
+        raise typer.Exit(1)
+    try:
+        check = check_cosignatures(note, vkeys, quorum)
+    except CheckpointError as exc:
+        console.print(f"[red]witnesses: {exc}[/]")
+        raise typer.Exit(1) from None
+    for problem in check.problems():
+        console.print(f"[red]{problem}[/]")
+    if not check.ok:
+        console.print(f"[red]witness check FAILED[/]: {len(check.valid)} valid, {check.quorum} required")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]witnessed[/]: {len(check.valid)} valid cosignatures (quorum {check.quorum}): "
+        + ", ".join(check.valid)
+    )
+
+
+def _verify_tiles(prefix: str, token: str | None, verifier_key: str | None, save: Path | None) -> str | None:
     import httpx
 
     from audit.remote import verify_tiles
@@ -302,6 +395,7 @@ def _verify_tiles(prefix: str, token: str | None, verifier_key: str | None, save
     )
     if save is not None and note is not None:
         save.write_text(note, encoding="utf-8")
+    return note
 
 
 @audit_app.command("seed-synthetic")

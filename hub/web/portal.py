@@ -346,9 +346,14 @@ async def history_page(
         domains=("disputes",),  # each entry's "dispute" link (hub/web/disputes.py)
         account=account,
         entries=entries,
-        checkpoint=page.checkpoint,
+        # The checkpoint with the witnesses' cosignatures; verify.js requires witness_quorum of them.
+        checkpoint=(
+            await state.witnessing.cosigned_note(page.tree_size, page.checkpoint) if page.checkpoint else None
+        ),
         tree_size=page.tree_size,
         verifier_key=state.audit_reader.signer.verifier_key,
+        witnesses=state.witnessing.vkeys,
+        witness_quorum=state.witnessing.quorum,
         documents=documents,
         outcomes=OUTCOMES,
         filters=kept,

@@ -61,6 +61,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/.well-known/gongyu/keys"): EVERYONE,
     ("GET", "/v1/audit/checkpoint"): EVERYONE,
     ("GET", "/v1/audit/verifier-key"): EVERYONE,
+    ("GET", "/v1/audit/witnesses"): EVERYONE,
     ("GET", "/v1/audit/proof/inclusion"): EVERYONE,
     ("GET", "/v1/audit/proof/consistency"): EVERYONE,
     ("GET", "/v1/audit/leaves/{leaf_index}"): ACCOUNTS,

@@ -1,5 +1,6 @@
 // Verifies the resident's access history in the browser, trusting nothing the page claims:
-//  (a) the checkpoint is a C2SP signed note signed by the log's verifier key (Ed25519, WebCrypto);
+//  (a) the checkpoint is a C2SP signed note signed by the log's verifier key (Ed25519, WebCrypto), and at least
+//      the quorum of the hub's witnesses cosigned it (tlog-cosignature cosignature/v1), else it names them;
 //  (b) each entry's leaf bytes hash (RFC 9162: SHA-256(0x00 || leaf)) to its leaf hash, the leaf says what
 //      the entry shows, and its inclusion proof (RFC 9162 §2.1.3.2) leads to the checkpoint's root.
 // Same algorithms as audit/checkpoint.py and audit/merkle.py.
@@ -81,7 +82,56 @@
     if (fields.length < 3 || !/^(0|[1-9][0-9]*)$/.test(fields[1])) { throw new Error("malformed checkpoint"); }
     var root = b64decode(fields[2]);
     if (root.length !== 32) { throw new Error("bad root hash"); }
-    return { origin: fields[0], size: BigInt(fields[1]), root: root };
+    return { origin: fields[0], size: BigInt(fields[1]), root: root, body: body };
+  }
+
+  // C2SP tlog-cosignature vkey: <name>+<hex key id>+<base64(0x04 || 32-byte Ed25519 key)>, key id
+  // SHA-256(name || 0x0A || 0x04 || key)[:4]; the same checks as audit/witness/protocol.py.
+  async function parseWitnessKey(text) {
+    var first = text.indexOf("+"), second = text.indexOf("+", first + 1);
+    if (first <= 0 || second < 0) { throw new Error("malformed witness key"); }
+    var name = text.slice(0, first), idHex = text.slice(first + 1, second).toLowerCase();
+    var raw = b64decode(text.slice(second + 1));
+    if (raw.length !== 33 || raw[0] !== 4) { throw new Error("not a cosignature/v1 key"); }
+    var pub = raw.slice(1);
+    var kid = (await sha256(concat(enc.encode(name), new Uint8Array([0x0a, 0x04]), pub))).slice(0, 4);
+    if (hex(kid) !== idHex) { throw new Error("key id mismatch"); }
+    return { name: name, keyId: kid, publicKey: pub };
+  }
+
+  // Each configured witness's cosignature/v1 line: key id || u64 big-endian time || Ed25519 signature over
+  // "cosignature/v1\ntime <time>\n" + the checkpoint body. Returns null when at least the quorum verify,
+  // otherwise the names of the witnesses whose cosignature is missing or not valid.
+  async function lackingWitnesses(note, body) {
+    var vkeys = (panel.getAttribute("data-witnesses") || "").split(/\s+/).filter(Boolean);
+    if (!vkeys.length) { return null; }
+    var quorum = parseInt(panel.getAttribute("data-witness-quorum") || String(vkeys.length), 10);
+    var lines = note.slice(note.lastIndexOf("\n\n") + 2, -1).split("\n");
+    var valid = 0, lacking = [];
+    for (var i = 0; i < vkeys.length; i++) {
+      var witness;
+      try { witness = await parseWitnessKey(vkeys[i]); } catch (err) { lacking.push(vkeys[i].split("+")[0]); continue; }
+      var prefix = "\u2014 " + witness.name + " ";
+      var mine = [];
+      lines.forEach(function (line) {
+        if (line.indexOf(prefix) !== 0) { return; }
+        try {
+          var blob = b64decode(line.slice(prefix.length));
+          if (blob.length > 4 && equal(blob.slice(0, 4), witness.keyId)) { mine.push(blob.slice(4)); }
+        } catch (err) { /* a malformed line is as good as none */ }
+      });
+      if (mine.length !== 1 || mine[0].length !== 72) { lacking.push(witness.name); continue; }
+      var time = 0n;
+      for (var b = 0; b < 8; b++) { time = (time << 8n) | BigInt(mine[0][b]); }
+      var message = enc.encode("cosignature/v1\ntime " + time.toString() + "\n" + body);
+      var key = await crypto.subtle.importKey("raw", witness.publicKey, { name: "Ed25519" }, false, ["verify"]);
+      if (await crypto.subtle.verify({ name: "Ed25519" }, key, mine[0].slice(8), message)) {
+        valid += 1;
+      } else {
+        lacking.push(witness.name);
+      }
+    }
+    return valid >= quorum ? null : lacking;
   }
 
   function bitLength(x) { return x === 0n ? 0 : x.toString(2).length; }
@@ -160,14 +210,22 @@
     var pending = entries.length - proven.length;
     entries.forEach(function (el) { if (!el.hasAttribute("data-tree-size")) { mark(el, "pending"); } });
     if (!window.crypto || !crypto.subtle) { report("failed", msg("unsupported")); return; }
-    var checkpoint;
+    var checkpoint, lacking;
     try {
       var key = await parseVerifierKey(panel.getAttribute("data-verifier-key") || "");
-      checkpoint = await verifyCheckpoint(document.getElementById("checkpoint").textContent, key);
+      var note = document.getElementById("checkpoint").textContent;
+      checkpoint = await verifyCheckpoint(note, key);
+      lacking = await lackingWitnesses(note, checkpoint.body);
     } catch (err) {
       proven.forEach(function (el) { mark(el, "failed"); });
       var unsupported = err && (err.name === "NotSupportedError" || err.name === "DataError" && /Ed25519/.test(String(err.message)));
       report("failed", unsupported ? msg("unsupported") : msg("checkpoint-bad"));
+      return;
+    }
+    if (lacking) {
+      // Signed by the log alone (or too few witnesses): it could be a history shown to this resident only.
+      proven.forEach(function (el) { mark(el, "failed"); });
+      report("failed", "\u2717 " + msg("witness-missing").replace("{names}", lacking.join(", ")));
       return;
     }
     var failed = 0;
