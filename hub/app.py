@@ -15,6 +15,7 @@ from hub.api import applications as applications_api
 from hub.api import audit as audit_api
 from hub.api import auth, consents, documents, health, issuance, lookups
 from hub.api import cases as cases_api
+from hub.api import credentials as credentials_api
 from hub.api import dashboard as dashboard_api
 from hub.api import disputes as disputes_api
 from hub.api import handoff as handoff_api
@@ -30,6 +31,7 @@ from hub.state import HubState, build_state
 from hub.web import applications as my_applications
 from hub.web import auditor, counter, dev_mail, notice_preferences, pages, portal, signin, verify_page
 from hub.web import cases as case_pages
+from hub.web import credentials_page as credential_pages
 from hub.web import dashboard as dashboard_pages
 from hub.web import disputes as dispute_pages
 from hub.web import documents as my_documents
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(cases_api.router)
     app.include_router(disputes_api.router)
     app.include_router(dashboard_api.router)
+    app.include_router(credentials_api.router)
+    app.include_router(credential_pages.router)
     app.mount("/static", pages.static, name="static")
     if not settings.is_production:
         # The sandbox agencies (court SOAP, NTS and NHIS REST) served from this process for the demo. They

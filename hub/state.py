@@ -34,6 +34,7 @@ from hub.auth.accounts import NumberSealer
 from hub.auth.tokens import TokenService
 from hub.broker import Broker
 from hub.consents import ConsentApp
+from hub.credentials.service import CredentialService
 from hub.db import create_engine, session_factory
 from hub.issuance.service import IssuanceService, build_issuance
 from hub.keys import KeyRing, check_production_keys, load_keyring
@@ -73,6 +74,7 @@ class HubState:
     prefill: PrefillService
     form_sessions: CounterSessions
     disputes: DisputeService  # residents' disputes of an access (hub/applications/disputes.py)
+    credentials: CredentialService  # SD-JWT VCs the resident holds (hub/credentials)
     witnessing: Witnessing  # checkpoints submitted to the witnesses, their cosignatures (hub/witnessing.py)
 
     async def close(self) -> None:
@@ -220,5 +222,13 @@ def build_state(
         prefill=PrefillService(catalog, broker, trail, sealer),
         form_sessions=CounterSessions(trail, frozenset(forms)),
         disputes=DisputeService(audit_reader, trail),
+        credentials=CredentialService(
+            catalog,
+            broker,
+            trail,
+            public_url=settings.public_url,
+            key_dir=settings.effective_key_dir,
+            create_keys=not settings.is_production,
+        ),
         witnessing=witnessing,
     )

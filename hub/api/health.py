@@ -93,4 +93,6 @@ async def published_keys(state: StateDep) -> dict[str, list[dict[str, Any]]]:
     }
     # The issuance CA is created on first use (key generation): off the event loop.
     documents = await asyncio.to_thread(state.issuance.jwks)
-    return {"keys": [state.keys.token_key.public_jwk(), log_key, *documents]}
+    # The SD-JWT VC issuer key (hub/credentials), also at /.well-known/jwt-vc-issuer.
+    credentials = state.credentials.jwks()
+    return {"keys": [state.keys.token_key.public_jwk(), log_key, *documents, *credentials]}

@@ -16,6 +16,7 @@ from hub.cli.accounts import accounts_app, clients_app
 from hub.cli.applications import applications_app
 from hub.cli.audit import audit_app
 from hub.cli.consent import consent_app
+from hub.cli.credentials import credentials_app
 from hub.cli.sandbox import sandbox_app
 from hub.cli.witness import witness_app
 from hub.issuance.cli import doc_app, keys_app
@@ -37,4 +38,5 @@ app.add_typer(doc_app, name="doc")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(applications_app, name="applications")
+app.add_typer(credentials_app, name="credentials")
 app.add_typer(witness_app, name="witness")

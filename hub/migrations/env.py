@@ -13,6 +13,7 @@ from hub.applications.files import FilesBase
 from hub.applications.handoff import HandoffBase
 from hub.applications.models import ApplicationsBase
 from hub.auth.models import HubBase
+from hub.credentials.models import CredentialsBase
 from hub.issuance.models import IssuanceBase
 from hub.notify.models import NotifyBase
 
@@ -29,6 +30,7 @@ target_metadata = [
     ApplicationsBase.metadata,  # cases, steps, drafts, counter form sessions, departments, disputes
     FilesBase.metadata,  # application_files
     HandoffBase.metadata,  # handoff_replays
+    CredentialsBase.metadata,  # credentials, credential_kb_replays (SD-JWT VCs)
 ]
 
 

@@ -193,6 +193,16 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/departments/{department}/dashboard.csv"): OFFICIALS,
     ("GET", "/verify"): EVERYONE,
     ("POST", "/verify"): EVERYONE,
+    # credentials the resident holds (issue 14, part 3): issued to, listed and revoked by the resident
+    # (another's reads as absent: tests/credentials); the status list, issuer metadata and verifier are public
+    ("POST", "/v1/me/credentials"): RESIDENTS,
+    ("GET", "/v1/me/credentials"): RESIDENTS,
+    ("POST", "/v1/me/credentials/{credential_id}/revoke"): RESIDENTS,
+    ("GET", "/v1/credentials/status-lists/{list_id}"): EVERYONE,
+    ("GET", "/.well-known/jwt-vc-issuer"): EVERYONE,
+    ("POST", "/v1/credentials/verify"): EVERYONE,
+    ("GET", "/credentials/verify"): EVERYONE,
+    ("POST", "/credentials/verify"): EVERYONE,
 }
 
 # Placeholder path parameters: well-formed, naming nothing that exists.
@@ -215,6 +225,8 @@ PLACEHOLDERS = {
     "dispute_id": "00000000-0000-0000-0000-000000000000",
     "department": "welfare",
     "file_id": "00000000-0000-0000-0000-000000000000",
+    "credential_id": "00000000-0000-0000-0000-000000000000",
+    "list_id": "1",
 }
 # Complete bodies, so that what decides the answer is the caller, not a missing field.
 FORMS: dict[str, dict[str, str]] = {
@@ -228,7 +240,9 @@ FORMS: dict[str, dict[str, str]] = {
     "/notices/verify": {"code": "0000-0000-0000"},
     "/me/history/{leaf_index}/dispute": {"reason": "matrix"},
     "/disputes/{dispute_id}/answer": {"action": "escalated", "answer": "matrix"},
+    "/credentials/verify": {"presentation": "x.y.z~", "audience": "matrix", "nonce": "matrix"},
 }
+DOC = "resident_registration_abstract"
 JSON: dict[str, dict[str, Any]] = {
     "/v1/auth/login": {"username": "nobody", "password": "wrong"},
     "/v1/issuances/{number}/revoke": {"reason": "matrix test"},
@@ -239,6 +253,9 @@ JSON: dict[str, dict[str, Any]] = {
     "/v1/webhooks": {"url": "https://matrix.invalid/hooks"},
     "/v1/me/disputes": {"leaf_index": 999999999, "reason": "matrix"},
     "/v1/disputes/{dispute_id}/answer": {"action": "escalated", "answer": "matrix"},
+    # reached, refused (a private key is no holder key): nothing is looked up or issued
+    "/v1/me/credentials": {"document_type": DOC, "view": "basic", "holder_jwk": {"kty": "EC", "d": "x"}},
+    "/v1/credentials/verify": {"presentation": "x.y.z~", "audience": "matrix", "nonce": "matrix"},
 }
 # Signing out spends the caller's token: these run last, each with a token of its own.
 LAST = {("POST", "/v1/auth/logout"), ("POST", "/logout")}

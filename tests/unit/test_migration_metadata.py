@@ -35,6 +35,7 @@ def test_env_lists_every_declarative_base_of_the_hub() -> None:
         "ApplicationsBase",
         "FilesBase",
         "HandoffBase",
+        "CredentialsBase",
     ]
     found = {
         line.split("class ", 1)[1].split("(", 1)[0]
