@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from adapters.sandbox import apps as sandbox_apps
-from hub import body_limit, errors, ratelimit
+from hub import body_limit, errors, ratelimit, stats
 from hub.api import application_files as application_files_api
 from hub.api import applications as applications_api
 from hub.api import audit as audit_api
@@ -20,6 +20,7 @@ from hub.api import dashboard as dashboard_api
 from hub.api import disputes as disputes_api
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
+from hub.api import stats as stats_api
 from hub.api import tiles as tiles_api
 from hub.api import webhooks as webhooks_api
 from hub.logging import RequestContextMiddleware, configure
@@ -38,6 +39,7 @@ from hub.web import documents as my_documents
 from hub.web import handoff_page as handoff_pages
 from hub.web import handoff_phone as handoff_phone_pages
 from hub.web import home as home_page
+from hub.web import stats_page as stats_pages
 
 
 def create_app(settings: Settings | None = None, state: HubState | None = None) -> FastAPI:
@@ -54,6 +56,13 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
         if settings.integrator_interval_seconds > 0:
             integrating = asyncio.create_task(
                 hub_state.integrator.run(settings.integrator_interval_seconds, stop), name="audit-integrator"
+            )
+        # The open statistics count closed days beside the in-process integrator (hub/stats.py).
+        counting = None
+        if settings.stats_refresh_seconds > 0 and settings.integrator_interval_seconds > 0:
+            every = settings.stats_refresh_seconds
+            counting = asyncio.create_task(
+                stats.refresh_loop(hub_state.stats, every, stop), name="stats-refresh"
             )
         # Witness submissions run in their own task, woken after each checkpoint (hub/witnessing.py).
         witnessing = None
@@ -72,6 +81,9 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
             stop.set()
             if integrating is not None:
                 await integrating
+            if counting is not None:
+                counting.cancel()  # a day half counted rolls back; the next start counts it again
+                await asyncio.gather(counting, return_exceptions=True)
             if witnessing is not None:
                 await witnessing
             if delivering is not None:
@@ -112,12 +124,14 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(dev_mail.router)
     app.include_router(verify_page.router)
     app.include_router(notifications_api.router)
+    app.include_router(stats_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
     app.include_router(application_files_api.router)
     app.include_router(handoff_pages.router)
     app.include_router(handoff_phone_pages.router)
     app.include_router(home_page.router)
+    app.include_router(stats_pages.router)  # /stats: the open statistics and their downloads
     app.include_router(notice_preferences.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     font_cache_dir: Path | None = None
     # How often the audit integrator looks for new events; 0 turns the background task off (tests drive it).
     integrator_interval_seconds: float = Field(default=0.5, ge=0, le=1)
+    # How often the open statistics count the days closed since (audit.stats, /stats). The loop runs where the
+    # integrator runs in-process; 0 turns it off (then run `gongyu stats refresh`, e.g. from cron).
+    stats_refresh_seconds: float = Field(default=3600, ge=0, le=86_400)
     # Notifications (hub/notify): how often the in-process delivery loop polls the outbox (0 turns it off: run
     # `gongyu worker` processes instead), how many messages a worker claims at once and for how long (a killed
     # worker's claims are taken over when the lease runs out), and how often a failing delivery is retried

@@ -20,6 +20,7 @@ from audit.exports import ExportService
 from audit.integrator import Integrator
 from audit.service import AuditReader
 from audit.signer import LogSigner
+from audit.stats import LookupStats
 from consent import ConsentService
 from document_specs.forms import FormSpec, load_forms
 from document_specs.loader import SpecCatalog, load_bundles, load_catalog
@@ -66,6 +67,7 @@ class HubState:
     trail: Trail
     consent: ConsentApp
     exports: ExportService
+    stats: LookupStats  # the open statistics: daily lookup counts, published late and suppressed (/stats)
     bundles: dict[str, BundleSpec]
     files: AttachmentStore  # a case's attachments and scans, encrypted at rest (hub/applications/files.py)
     handoff: HandoffService  # the offline hand-off QR to a counter (hub/applications/handoff.py)
@@ -208,6 +210,7 @@ def build_state(
         trail=trail,
         consent=ConsentApp(rules, trail, catalog, bundles, settings.public_url),
         exports=ExportService(audit_reader, audit_log, jws_signer(keys.token_key, MANIFEST_TYP)),
+        stats=LookupStats(sessions, jws_signer(keys.token_key, MANIFEST_TYP), known_documents=list(catalog)),
         bundles=dict(bundles),
         files=AttachmentStore.for_hub(settings, trail),
         handoff=HandoffService(

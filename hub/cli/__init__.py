@@ -18,6 +18,7 @@ from hub.cli.audit import audit_app
 from hub.cli.consent import consent_app
 from hub.cli.credentials import credentials_app
 from hub.cli.sandbox import sandbox_app
+from hub.cli.stats import stats_app
 from hub.cli.witness import witness_app
 from hub.issuance.cli import doc_app, keys_app
 
@@ -38,5 +39,6 @@ app.add_typer(doc_app, name="doc")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(applications_app, name="applications")
+app.add_typer(stats_app, name="stats")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(witness_app, name="witness")

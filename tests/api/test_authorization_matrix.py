@@ -72,6 +72,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/checkpoint"): EVERYONE,  # the log as C2SP tlog-tiles (hub/api/tiles.py)
     ("GET", "/tile/{path:path}"): EVERYONE,
     ("GET", "/tile/entries/{path:path}"): frozenset({AUDITOR}),  # leaves hold what the public may not read
+    ("GET", "/v1/stats/lookups"): EVERYONE,  # open statistics: counts only, ten days late, small cells hidden
+    ("GET", "/v1/stats/lookups/manifest"): EVERYONE,
     ("GET", "/v1/me/access-log"): RESIDENTS,
     ("POST", "/v1/issuances"): CLIENTS,
     ("GET", "/v1/issuances/{number}/pdf"): CLIENTS,
@@ -191,6 +193,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/dashboard"): OFFICIALS,
     ("GET", "/departments/{department}/dashboard"): OFFICIALS,
     ("GET", "/departments/{department}/dashboard.csv"): OFFICIALS,
+    ("GET", "/stats"): EVERYONE,
+    ("GET", "/stats/lookups.{fmt}"): EVERYONE,
+    ("GET", "/stats/lookups.manifest.json"): EVERYONE,
     ("GET", "/verify"): EVERYONE,
     ("POST", "/verify"): EVERYONE,
     # credentials the resident holds (issue 14, part 3): issued to, listed and revoked by the resident
