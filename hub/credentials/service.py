@@ -134,6 +134,18 @@ class Verified:
         return body
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A presentation that passed the offline checks (:meth:`CredentialService.check`)."""
+
+    payload: dict[str, Any]  # the issuer-signed payload as signed (digests, envelope)
+    disclosed: dict[str, Any]  # the payload with the sent disclosures opened
+    sent: frozenset[str]  # the digests of the disclosures sent
+    kb_jwt: str
+    status: tuple[str, int]  # (status list id, index)
+    at: datetime
+
+
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -280,7 +292,7 @@ class CredentialService:
         if contains_resident_number(document_type) or contains_resident_number(view):
             raise Problem(422, "validation-error", errors="document (resident_number_shape)")
         cnf = holder_public_jwk(holder_jwk)
-        key = self.key  # before the lookup: a hub without its key refuses before reading anything
+        _ = self.key  # before the lookup: a hub without its issuer key refuses before reading anything
         actor = account_actor(account)
         commitment = self.broker.committer.commit(subject)
         spec = self.catalog.get(document_type)
@@ -313,23 +325,7 @@ class CredentialService:
         idx = await self._free_index(session)
         credential_id = str(uuid.uuid4())
         vct = f"{VCT_PREFIX}{spec.type}"
-        claims: dict[Any, Any] = {
-            "iss": self.issuer,
-            "iat": int(issued_at.timestamp()),
-            "exp": int(expires_at.timestamp()),
-            "vct": vct,
-            "status": {"status_list": {"idx": idx, "uri": self.status_list_uri()}},
-        }
-        for name, value in lookup.fields.items():
-            claims[SDObj(name)] = value
-        issuer = SDJWTIssuer(
-            claims,
-            key.jwk,
-            JWK(**cnf),
-            sign_alg=ALG,
-            add_decoy_claims=True,
-            extra_header_parameters={"typ": TYP, "kid": key.kid},
-        )
+        sd_jwt = self.sign(lookup.fields, cnf, idx, issued_at, expires_at, vct)
         ref = await self.trail.record(
             session,
             AuditEvent(
@@ -372,7 +368,7 @@ class CredentialService:
             raise Problem(503, "credential-issuance-unavailable", headers={"Retry-After": "1"}) from None
         return IssuedCredential(
             credential_id=credential_id,
-            sd_jwt=issuer.sd_jwt_issuance,
+            sd_jwt=sd_jwt,
             vct=vct,
             document_type=spec.type,
             view=lookup.view,
@@ -383,6 +379,37 @@ class CredentialService:
             fields=tuple(lookup.fields),
             audit_event_id=ref.event_id,
         )
+
+    def sign(
+        self,
+        fields: dict[str, Any],
+        cnf: dict[str, Any],
+        idx: int,
+        issued_at: datetime,
+        expires_at: datetime,
+        vct: str,
+    ) -> str:
+        """The SD-JWT issuance: each field its own disclosure (with decoys), the envelope in clear."""
+        key = self.key
+        claims: dict[Any, Any] = {
+            "iss": self.issuer,
+            "iat": int(issued_at.timestamp()),
+            "exp": int(expires_at.timestamp()),
+            "vct": vct,
+            "status": {"status_list": {"idx": idx, "uri": self.status_list_uri()}},
+        }
+        for name, value in fields.items():
+            claims[SDObj(name)] = value
+        issuer = SDJWTIssuer(
+            claims,
+            key.jwk,
+            JWK(**cnf),
+            sign_alg=ALG,
+            add_decoy_claims=True,
+            extra_header_parameters={"typ": TYP, "kid": key.kid},
+        )
+        issuance: str = issuer.sd_jwt_issuance
+        return issuance
 
     # -- the resident's credentials ------------------------------------------------------------------------
 
@@ -442,10 +469,28 @@ class CredentialService:
     async def verify(self, session: AsyncSession, presentation: str, audience: str, nonce: str) -> Verified:
         """Check a presentation (SD-JWT ``~`` disclosures ``~`` KB-JWT) made for ``audience`` and ``nonce``.
 
-        In order: shape; the issuer's signature (against the published key); every disclosure is one the
-        credential commits to; the key binding (the holder key's signature, ``sd_hash`` over exactly this
-        presentation, ``aud``, ``nonce``, ``iat`` fresh); the credential's own ``exp``; the key-binding JWT
-        not seen before (then remembered); and last the status list. Each failure is its own problem type.
+        The checks that need no database first (:meth:`check`); then the key-binding JWT must not have been
+        seen before (it is remembered), and last the status list. Each failure is its own problem type.
+        """
+        checked = self.check(presentation, audience, nonce)
+        await self._remember(session, checked.kb_jwt, checked.at)
+        revoked = await self._revoked(session, checked.status)
+        payload = checked.payload
+        return Verified(
+            status="revoked" if revoked else "valid",
+            vct=str(payload.get("vct", "")),
+            issuer=str(payload.get("iss", "")),
+            issued_at=int(payload.get("iat", 0)),
+            expires_at=int(payload["exp"]),
+            claims={k: v for k, v in checked.disclosed.items() if k not in ENVELOPE},
+            undisclosed=len(_digests(payload) - checked.sent),
+        )
+
+    def check(self, presentation: str, audience: str, nonce: str, now: datetime | None = None) -> Checked:
+        """Everything a verifier checks offline, in order: shape; the issuer's signature (against the
+        published key); every disclosure is one the credential commits to; the key binding (the holder key's
+        signature, ``sd_hash`` over exactly this presentation, ``aud``, ``nonce``, ``iat`` fresh); the
+        credential's own ``exp``; a status list entry on a list this hub serves.
         """
         presentation = presentation.strip()
         parts = presentation.split("~")
@@ -469,10 +514,10 @@ class CredentialService:
         # Every disclosure sent must be one the signed payload (or a disclosed value) commits to: the
         # package skips an unknown one silently, which would hide an altered or foreign disclosure.
         committed = _digests(payload)
-        sent = {_b64url(hashlib.sha256(d.encode("ascii")).digest()): d for d in disclosures}
+        sent = frozenset(_b64url(hashlib.sha256(d.encode("ascii")).digest()) for d in disclosures)
         for decoded in verifier._hash_to_decoded_disclosure.values():
             committed |= _digests(decoded[-1])
-        if set(sent) - committed:
+        if sent - committed:
             raise Problem(422, "credential-disclosure-invalid")
         try:
             disclosed = verifier.get_verified_payload()
@@ -481,24 +526,12 @@ class CredentialService:
         holder = payload.get("cnf", {}).get("jwk") if isinstance(payload.get("cnf"), dict) else None
         if not isinstance(holder, dict):
             raise Problem(422, "credential-key-binding-invalid")
-        now = utcnow()
+        now = now or utcnow()
         self._check_key_binding(presentation, kb_jwt, holder, audience, nonce, now)
         exp = payload.get("exp")
         if not isinstance(exp, int) or exp <= int(now.timestamp()):
             raise Problem(422, "credential-expired")
-        status = self._status_entry(payload)
-        await self._remember(session, kb_jwt, now)
-        revoked = await self._revoked(session, status)
-        claims = {k: v for k, v in disclosed.items() if k not in ENVELOPE}
-        return Verified(
-            status="revoked" if revoked else "valid",
-            vct=str(payload.get("vct", "")),
-            issuer=str(payload.get("iss", "")),
-            issued_at=int(payload.get("iat", 0)),
-            expires_at=exp,
-            claims=claims,
-            undisclosed=len(_digests(payload) - set(sent)),
-        )
+        return Checked(payload, disclosed, sent, kb_jwt, self._status_entry(payload), now)
 
     def _check_key_binding(
         self,
