@@ -36,6 +36,7 @@ import base64
 import csv
 import hashlib
 import io
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -71,6 +72,7 @@ LOOKUP_KINDS: Final = ("lookup", "preview", "application_prefill")
 MAX_DAYS: Final = 92  # one download covers at most a quarter: its body is hashed twice (body, manifest)
 DEFAULT_DAYS: Final = 7
 DATASET: Final = "gongyu-lookups-daily"
+KEPT_MANIFESTS: Final = 64
 CSV_COLUMNS: Final = ("day", "organisation", "document_type", "basis_kind", "outcome", "lookups")
 SUPPRESSED_TEXT: Final = f"<{SUPPRESS_BELOW}"
 
@@ -169,6 +171,7 @@ class LookupStats:
         self._sign = sign
         self._known = sorted(known_documents) if known_documents is not None else None
         self._now = clock
+        self._manifests: OrderedDict[tuple[object, ...], SignedManifest] = OrderedDict()
 
     # -- counting ------------------------------------------------------------------------------------------
 
@@ -306,7 +309,23 @@ class LookupStats:
             yield b"\n]}\n"
 
     async def signed_manifest(self, first: date, last: date, fmt: StatsFormat) -> SignedManifest:
-        """The manifest of the file for ``[first, last]`` and the hub's JWS over its canonical bytes."""
+        """The manifest of the file for ``[first, last]`` and the hub's JWS over its canonical bytes.
+
+        Making one reads the whole file, so it is kept (a few dozen, newest used last) under the range and the
+        time each of its days was counted: a published day changes only when it is counted again, which
+        changes the key. Anyone asking for the same manifest again costs one small read.
+        """
+        async with self._sessions() as session:
+            counted = await stats_repository.days(session, first, min(last, last_published_day(self._now())))
+        key = (
+            first,
+            last,
+            fmt,
+            tuple((d.day, d.computed_at, d.lookups, d.cells, d.tree_size) for d in counted),
+        )
+        if (kept := self._manifests.get(key)) is not None:
+            self._manifests.move_to_end(key)
+            return kept
         digest = hashlib.sha256()
         size = rows = 0
         async for chunk in self.body(first, last, fmt):
@@ -314,9 +333,8 @@ class LookupStats:
             size += len(chunk)
             rows += chunk.count(b"\n")
         rows -= 1 if fmt == "csv" else 2  # the header line; JSON's first line and its closing line
+        tree_size = max((d.tree_size for d in counted), default=0)
         async with self._sessions() as session:
-            counted = await stats_repository.days(session, first, min(last, last_published_day(self._now())))
-            tree_size = max((d.tree_size for d in counted), default=0)
             checkpoint = await repository.checkpoint_at(session, tree_size) if tree_size else None
         root = base64.b64encode(bytes(checkpoint.root_hash)).decode() if checkpoint is not None else ""
         described: dict[str, str | None] = {
@@ -329,7 +347,11 @@ class LookupStats:
             "suppressed_below": str(SUPPRESS_BELOW),
         }
         manifest = Manifest(fmt, described, tree_size, root, rows, digest.hexdigest(), size)
-        return SignedManifest(manifest, self._sign(manifest.canonical()))
+        signed = SignedManifest(manifest, self._sign(manifest.canonical()))
+        self._manifests[key] = signed
+        while len(self._manifests) > KEPT_MANIFESTS:
+            self._manifests.popitem(last=False)
+        return signed
 
     async def overview(self, first: date, last: date, top: int = 10) -> Overview:
         """The page's charts over ``[first, last]``: sums of published cells only (see the module doc)."""

@@ -241,7 +241,14 @@ async def test_a_day_waits_for_the_checkpoint_and_a_recount_gives_the_same_rows(
             return [tuple(r) for r in found]
 
     before = await rows()
+    kept = await stats.signed_manifest(day, day, "json")
+    assert await stats.signed_manifest(day, day, "json") is kept  # the same counted days: kept, not rehashed
     again = await stats.refresh(since=day, until=day, recount=True)
     assert again.days == [day] and again.lookups == 14
     assert await rows() == before
+    await fresh.append(1, datetime.combine(day, time(11), DAY_ZONE), "Waiting Office")
+    await fresh.integrate()
+    await stats.refresh(since=day, until=day, recount=True)
+    changed = await stats.signed_manifest(day, day, "json")
+    assert changed.manifest.sha256 != kept.manifest.sha256  # a recount that changes the day changes the file
     assert (await stats.refresh(since=day, until=day)).days == []  # nothing left to count
