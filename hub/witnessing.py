@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -130,7 +130,11 @@ class Witnessing:
         return self._sizes
 
     async def submit_latest(self) -> dict[str, str]:
-        """Submit the newest checkpoint to each witness that has not cosigned it; outcome per witness name."""
+        """Submit the newest checkpoint to each witness that has not cosigned it; outcome per witness name.
+
+        The witnesses are asked concurrently; a consistency proof is read once per starting size, and the
+        cosignatures that verify are stored in one transaction (one commit per checkpoint, not per witness).
+        """
         if not self.targets:
             return {}
         async with self._lock:  # one round at a time: a witness's size is read and moved by one submission
@@ -139,43 +143,66 @@ class Witnessing:
                 return {}
             sizes = await self._known_sizes()
             due = [t for t in self.targets if sizes.get(t.id, 0) < latest.tree_size]
-            results = await asyncio.gather(*(self._submit(t, latest.tree_size, latest.note) for t in due))
-            return {t.cosigner.name: outcome for t, outcome in zip(due, results, strict=True)}
+            proofs: dict[int, asyncio.Task[tuple[int, list[bytes]]]] = {}
 
-    async def _submit(self, target: WitnessTarget, size: int, note: str) -> str:
+            async def proof(old: int) -> list[bytes]:
+                if old in (0, latest.tree_size):
+                    return []
+                if old not in proofs:
+                    proofs[old] = asyncio.ensure_future(self._reader.consistency_proof(old, latest.tree_size))
+                return (await proofs[old])[1]
+
+            results = await asyncio.gather(
+                *(self._submit(t, latest.tree_size, latest.note, proof) for t in due)
+            )
+            kept = [(t, line) for t, (_, line) in zip(due, results, strict=True) if line is not None]
+            if kept:
+                async with self._sessions() as session, session.begin():
+                    for target, (line, timestamp) in kept:
+                        await cosignatures.store(
+                            session, latest.tree_size, target.id, line, timestamp, self._clock()
+                        )
+                for target, _ in kept:
+                    sizes[target.id] = latest.tree_size
+            return {t.cosigner.name: outcome for t, (outcome, _) in zip(due, results, strict=True)}
+
+    async def _submit(
+        self, target: WitnessTarget, size: int, note: str, proof: Callable[[int], Awaitable[list[bytes]]]
+    ) -> tuple[str, tuple[str, int] | None]:
+        """One witness: POST (again from the size a 409 names); the outcome and the verified line, if any."""
         sizes = await self._known_sizes()
         old = sizes.get(target.id, 0)
         name = target.cosigner.name
         for _ in range(1 + MAX_CONFLICT_RETRIES):
             if old > size:
                 log.warning("witness holds a newer size than this checkpoint", extra={"witness": name})
-                return "ahead"
-            proof = [] if old in (0, size) else (await self._reader.consistency_proof(old, size))[1]
+                return "ahead", None
+            body = encode_add_checkpoint(old, await proof(old), note)
             try:
-                response = await self._http().post(
-                    target.url + ADD_CHECKPOINT_PATH, content=encode_add_checkpoint(old, proof, note)
-                )
+                response = await self._http().post(target.url + ADD_CHECKPOINT_PATH, content=body)
             except httpx.HTTPError as exc:
                 log.warning("witness unreachable", extra={"witness": name, "error_type": type(exc).__name__})
-                return "unreachable"
+                return "unreachable", None
             media = response.headers.get("content-type", "").split(";")[0].strip()
             if response.status_code == 409 and media == SIZE_MEDIA_TYPE:
                 try:
                     old = int(response.text.strip())
                 except ValueError:
-                    return "refused 409"
+                    return "refused 409", None
                 sizes[target.id] = old
                 continue
             if response.status_code != 200:
                 log.warning(
                     "witness refused the checkpoint", extra={"witness": name, "status": response.status_code}
                 )
-                return f"refused {response.status_code}"
-            return await self._keep(target, size, note, response.content)
-        return "conflict"
+                return f"refused {response.status_code}", None
+            line = self._verified_line(target, note, response.content)
+            return ("cosigned", line) if line is not None else ("bad cosignature", None)
+        return "conflict", None
 
-    async def _keep(self, target: WitnessTarget, size: int, note: str, answer: bytes) -> str:
-        """Store the witness's line for our key if it verifies; anything else in the answer is ignored."""
+    @staticmethod
+    def _verified_line(target: WitnessTarget, note: str, answer: bytes) -> tuple[str, int] | None:
+        """The witness's line for our key and its timestamp if it verifies; other lines are ignored."""
         name = target.cosigner.name
         try:
             body, _ = parse_note(note)
@@ -189,11 +216,8 @@ class Witnessing:
             log.warning(
                 "witness answered without a valid cosignature", extra={"witness": name, "error": str(exc)}
             )
-            return "bad cosignature"
-        async with self._sessions() as session, session.begin():
-            await cosignatures.store(session, size, target.id, lines[0].line(), timestamp, self._clock())
-        (await self._known_sizes())[target.id] = size
-        return "cosigned"
+            return None
+        return lines[0].line(), timestamp
 
     async def served_checkpoint(self) -> tuple[int, str] | None:
         """What ``/v1/audit/checkpoint`` and the tiles' ``/checkpoint`` serve: size and cosigned note."""

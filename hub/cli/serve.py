@@ -58,6 +58,9 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="start the server when ready")
     ] = True,
+    witnesses: Annotated[
+        bool, typer.Option("--witnesses/--no-witnesses", help="start two witnesses that cosign checkpoints")
+    ] = True,
 ) -> None:
     """Set everything up on the embedded database (keys, schema, sandbox data, demo users) and serve.
 
@@ -77,7 +80,7 @@ def demo(
             "`gongyu migrate`, `gongyu clients add` and `gongyu accounts add`."
         )
         raise typer.Exit(2)
-    load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
     console.print(f"keys in {settings.effective_key_dir}")
     upgrade(settings)
     seed_sandbox(settings)
@@ -122,9 +125,16 @@ def demo(
             sink.start()
             os.environ["GONGYU_SMTP_URL"] = sink.url
             console.print(f"Mail:       {base}/dev/mail  (stored in {settings.mail_dir}/, SMTP {sink.url})")
+        # Two independent witnesses in their own processes, cosigning every checkpoint (hub/cli/witness.py).
+        from audit.checkpoint import verifier_key
+        from hub.cli.witness import start_demo_witnesses, stop_demo_witnesses
+
+        log_vkey = verifier_key(settings.origin, keys.log_key.public_key)
+        witnessing = start_demo_witnesses(settings.var_dir, log_vkey, port) if witnesses else []
         try:
             serve(host=host, port=port, workers=1)
         finally:
+            stop_demo_witnesses(witnessing)
             if sink is not None:
                 sink.stop()
 

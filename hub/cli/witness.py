@@ -6,6 +6,7 @@ parse options and start it. The hub is configured with the vkey ``init`` prints 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -93,3 +94,46 @@ def witness_evidence(state: StatePath) -> None:
 
     for item in WitnessState(state).evidence():
         typer.echo(json.dumps(asdict(item), ensure_ascii=False))
+
+
+DEMO_WITNESSES = ("witness1.gongyu.local", "witness2.gongyu.local")
+
+
+def start_demo_witnesses(var_dir: Path, log_vkey: str, hub_port: int) -> list[subprocess.Popen[bytes]]:
+    """``gongyu demo``'s two witnesses: their own keys and state under ``var/witnessN/``, their own processes.
+
+    They listen on the hub's port + 101 and + 102 and are put in ``GONGYU_WITNESSES`` for the hub about to
+    start (unless it is set already: then the demo uses those). The caller terminates the processes.
+    """
+    import json
+    import os
+    import sys
+
+    from audit.witness.keyfile import init_key
+    from audit.witness.protocol import cosigner_vkey
+
+    if os.environ.get("GONGYU_WITNESSES"):
+        return []
+    processes, configured = [], []
+    for number, name in enumerate(DEMO_WITNESSES, start=1):
+        key_dir = var_dir / f"witness{number}"
+        found, private, _ = init_key(key_dir, name)
+        port = hub_port + 100 + number
+        command = [sys.executable, "-m", "hub.cli", "witness", "serve", "--key-dir", str(key_dir)]
+        command += ["--state", str(key_dir / "state.db"), "--port", str(port), "--log", log_vkey]
+        processes.append(subprocess.Popen(command))  # noqa: S603 - our own CLI, arguments we built
+        url = f"http://127.0.0.1:{port}"
+        configured.append({"url": url, "vkey": cosigner_vkey(found, private.public_key())})
+        console.print(f"Witness:    {url}  ({found}, pid {processes[-1].pid}, state {key_dir}/state.db)")
+    os.environ["GONGYU_WITNESSES"] = json.dumps(configured)
+    return processes
+
+
+def stop_demo_witnesses(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -44,4 +44,5 @@ def test_every_contract_of_the_design_is_configured() -> None:
         "consent-below-hub",
         "document-specs-standalone",
         "broker-no-faces",
+        "witness-apart",
     }
