@@ -64,6 +64,9 @@ NOTIFIED_KINDS: Final = frozenset(
         "dispute_escalated",
         "dispute_justified",
         "dispute_error_acknowledged",
+        # credentials the resident holds (hub/credentials): one asked for, one revoked
+        "credential_issuance",
+        "credential_revocation",
     }
 )
 # Written by the sweep (``hub.notify.sweep``): their notice names who holds the consent.

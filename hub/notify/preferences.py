@@ -69,6 +69,8 @@ GROUP_OF: Final[Mapping[str, str]] = {
     "issuance": "documents",
     "revocation": "documents",
     "verification": "documents",
+    "credential_issuance": "documents",  # a wallet credential of my records (hub/credentials)
+    "credential_revocation": "documents",
     # each step of my civil applications: documents I asked for, as e-documents are
     "case_received": "documents",
     "case_assigned": "documents",

@@ -21,10 +21,12 @@ import pytest
 from jwcrypto.jwk import JWK
 from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from hub.cli import app as cli
 from hub.credentials import holder, status_list
+from hub.notify.models import OutboxRow
 from hub.state import HubState
 from tests.conftest import Backend, account_bearer, audit_rows
 from tests.helpers.problems import assert_problem
@@ -250,6 +252,12 @@ async def test_issuance_is_audited_after_its_audited_lookup(
     assert lookup["seq"] < event["seq"]
     listed = await api.get("/v1/me/credentials", headers=account_bearer(hub_state, "resident0"))
     assert issued["credential_id"] in {c["credential_id"] for c in listed.json()["credentials"]}
+    # The resident hears of it (a credential they did not ask for would be the sign of a taken account).
+    async with hub_state.sessions() as session:
+        notices = (
+            await session.scalars(select(OutboxRow).where(OutboxRow.event_id == event["event_id"]))
+        ).all()
+    assert [(n.kind, n.channel) for n in notices] == [("credential_issuance", "inbox")]
 
 
 async def test_another_resident_cannot_revoke_or_see_my_credential(
