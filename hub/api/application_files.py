@@ -40,7 +40,7 @@ class FileOut(BaseModel):
     size: int
     sha256: str
     uploaded_at: datetime
-    retain_until: datetime
+    retain_until: datetime | None  # None while the case is open: the retention runs from its end
 
     @classmethod
     def of(cls, stored: StoredFile) -> FileOut:

@@ -15,12 +15,10 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.events import utcnow
-from consent import repository as consent_repository
-from consent.records import aware
 from hub.actors import account_actor
 from hub.applications.files import AttachmentStore, FileActor, FileKind, OpenedFile, StoredFile
 from hub.applications.lifecycle import FINAL_STATES
+from hub.applications.proxy import held_mandate
 from hub.applications.service import ApplicationService
 from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
@@ -29,20 +27,6 @@ KINDS_BY_ROLE: Final[dict[str, tuple[FileKind, ...]]] = {
     "resident": ("attachment", "seal"),
     "official": ("scan", "attachment"),
 }
-
-
-async def held_mandate(session: AsyncSession, agent_account_id: str, documents: set[str]) -> str | None:
-    """A live mandate (not revoked, not expired) the account holds as agent that covers ``documents``; its id.
-
-    The same rule the consents apply to an agent (``ConsentService.mandate_for``: live, and every document
-    type in its scope), read through the consent package's own query of its table.
-    """
-    now = utcnow()
-    for row in await consent_repository.mandates_of(session, agent_account_id):
-        live = row.revoked_at is None and aware(row.expires_at) > now
-        if row.agent_account_id == agent_account_id and live and documents <= set(row.document_types):
-            return row.mandate_id
-    return None
 
 
 class CaseFiles:
@@ -59,8 +43,12 @@ class CaseFiles:
         data: bytes,
         request_id: str,
     ) -> StoredFile:
-        """Add a file to an open case, checked, encrypted and recorded in the caller's transaction."""
-        row, _ = await self.applications.case(session, account, application_id)
+        """Add a file to an open case, checked, encrypted and recorded in the caller's transaction.
+
+        The case's row is locked first, like a move's: a file cannot slip in beside the move that closes the
+        case (and so miss the start of its retention).
+        """
+        row = await self.applications.case_locked(session, account, application_id)
         if kind not in KINDS_BY_ROLE.get(account.role, ()):
             raise Problem(403, "case-forbidden", reason_code="file_kind")
         if row.status in FINAL_STATES:
@@ -68,17 +56,20 @@ class CaseFiles:
         form = self.applications.form(row.form_type)
         actor = FileActor.of(account_actor(account))
         if kind == "seal":
-            if not form.proxy_allowed:
+            if not form.proxy_allowed or not row.principal_commitment:
                 raise Problem(403, "case-forbidden", reason_code="no_proxy")
             documents = {document_type for document_type, _ in form.prefill_documents()}
-            if await held_mandate(session, account.account_id, documents) is None:
+            held = await held_mandate(
+                session, account.account_id, documents, principal_commitment=row.principal_commitment
+            )
+            if held is None:
                 raise Problem(403, "case-forbidden", reason_code="no_mandate")
             return await self.files.store_seal(
                 session,
                 case_id=row.application_id,
                 data=data,
                 actor=actor,
-                retention_days=form.retention_days,
+                retention_days=None,  # kept until the case ends, then its retention
                 request_id=request_id,
                 subject_commitment=row.subject_commitment,
             )
@@ -88,7 +79,7 @@ class CaseFiles:
             kind=kind,
             data=data,
             actor=actor,
-            retention_days=form.retention_days,
+            retention_days=None,  # kept until the case ends, then its retention
             request_id=request_id,
             subject_commitment=row.subject_commitment,
         )

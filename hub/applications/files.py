@@ -16,7 +16,10 @@ as sensitive as the documents the hub shares, and lives longer. So:
   from that commit on) and then the file, one audited transaction per file.
 
 Keyed by an opaque case id string: the case table is another package's; the retention comes from the form spec
-through the caller, and is kept on the row as ``retain_until``.
+through the caller, and is kept on the row as ``retain_until``. A case's files are kept for the form's
+retention counted from the case's end (completion or withdrawal), not from the upload: while the case is
+open ``retain_until`` is NULL (never due, whatever the clock says), and the move that ends the case sets it
+for all the case's files in its own transaction (:func:`start_retention`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Final, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, MetaData, String, delete, select
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, MetaData, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -78,7 +81,8 @@ class ApplicationFileRow(FilesBase):
     subject_commitment: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    retain_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # NULL while the case is open: the retention runs from the case's end (see the module docstring).
+    retain_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_application_files_case_id", "case_id"),
@@ -112,7 +116,7 @@ class StoredFile:
     size: int
     sha256: str
     created_at: datetime
-    retain_until: datetime
+    retain_until: datetime | None
 
     @classmethod
     def of(cls, row: ApplicationFileRow) -> StoredFile:
@@ -190,19 +194,22 @@ class AttachmentStore:
         kind: FileKind,
         data: bytes,
         actor: FileActor,
-        retention_days: int,
+        retention_days: int | None,
         request_id: str,
         subject_commitment: str | None = None,
         now: datetime | None = None,
     ) -> StoredFile:
         """Check, encrypt and write one file, and record it with its SHA-256 in the caller's transaction.
 
+        ``retention_days`` None: the file belongs to an open case, kept until :func:`start_retention` sets
+        its end when the case ends; a number: kept that many days from now.
+
         The ciphertext is written before the row: if the transaction then fails, what is left on disk is an
         orphan nobody can read (its key was never committed), which the purge sweeps.
         """
         if kind not in FILE_KINDS:
             raise ValueError(f"unknown file kind {kind!r}")
-        if retention_days < 1:
+        if retention_days is not None and retention_days < 1:
             raise ValueError("retention_days must be at least 1")
         if len(data) > MAX_FILE_BYTES:
             raise Problem(413, "file-too-large", limit=MAX_FILE_BYTES)
@@ -225,7 +232,7 @@ class AttachmentStore:
             subject_commitment=subject_commitment,
             created_by=actor.id,
             created_at=now,
-            retain_until=now + timedelta(days=retention_days),
+            retain_until=now + timedelta(days=retention_days) if retention_days is not None else None,
         )
         try:
             session.add(row)
@@ -243,7 +250,7 @@ class AttachmentStore:
         case_id: str,
         data: bytes,
         actor: FileActor,
-        retention_days: int,
+        retention_days: int | None,
         request_id: str,
         subject_commitment: str | None = None,
     ) -> StoredFile:
@@ -294,7 +301,7 @@ class AttachmentStore:
         return OpenedFile(StoredFile.of(row), content, ref)
 
     async def due(self, session: AsyncSession, now: datetime, limit: int = 10_000) -> list[str]:
-        """Ids of files whose retention has ended, oldest first."""
+        """Ids of files whose retention has ended, oldest first (never a file of an open case: NULL)."""
         found = await session.scalars(
             select(ApplicationFileRow.file_id)
             .where(ApplicationFileRow.retain_until <= now)
@@ -309,7 +316,7 @@ class AttachmentStore:
         False when the file is gone already or not yet due (a concurrent purge, or a changed retention).
         """
         row = await session.get(ApplicationFileRow, file_id)
-        if row is None or _aware(row.retain_until) > now:
+        if row is None or row.retain_until is None or _aware(row.retain_until) > now:
             return False
         # Conditional, and counted: of two purges racing for one file only the one that deleted it records it.
         deleted = await session.execute(
@@ -380,6 +387,21 @@ class AttachmentStore:
             request_id=request_id,
         )
         return (await self.trail.record(session, event)).event_id
+
+
+async def start_retention(session: AsyncSession, case_id: str, until: datetime) -> int:
+    """The case has ended: its files (those still waiting for that) are kept until ``until``; how many.
+
+    Called in the transaction of the move that ends the case, which holds the case's row lock; a file added
+    beside it takes the same lock first, so it is either here already or refused as added to a closed case.
+    """
+    table = ApplicationFileRow.__table__  # a Core update: nothing of the ORM's to synchronise or return
+    changed = await session.execute(
+        update(table)
+        .where(table.c.case_id == case_id, table.c.retain_until.is_(None))
+        .values(retain_until=until)
+    )
+    return int(getattr(changed, "rowcount", 0) or 0)
 
 
 class FileIntegrityError(RuntimeError):

@@ -13,7 +13,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Integer, MetaData, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.models import NAMING
@@ -50,6 +60,15 @@ class ApplicationRow(ApplicationsBase):
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(String(1000))
     rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A proxy application: the mandate the agent filed under and the principal it names (their subject
+    # commitment, and their name as the mandate's principal account showed it when filed).
+    mandate_id: Mapped[str | None] = mapped_column(String(36))
+    principal_commitment: Mapped[str | None] = mapped_column(String(64))
+    principal_name: Mapped[str | None] = mapped_column(String(200))
+    # The deadline pauses while the applicant supplements (보완 기간은 처리기간에 산입하지 않는다): the Korean
+    # date the pause began while it lasts, and the business days added to ``due_on`` by the pauses so far.
+    paused_on: Mapped[date | None] = mapped_column(Date)
+    paused_business_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StepRow(ApplicationsBase):
@@ -108,3 +127,26 @@ class OfficialDepartmentRow(ApplicationsBase):
     account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     department: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKeyRow(ApplicationsBase):
+    """An ``Idempotency-Key`` of ``POST /v1/me/applications`` (IETF httpapi-idempotency-key-header): the first
+    request with it claims the row (committed before any work, so a duplicate running beside it sees the
+    claim), and the row keeps that request's response, written in the transaction that made the case, to be
+    given again to a retry of the same body for 24 hours.
+    """
+
+    __tablename__ = "application_idempotency_keys"
+
+    account_id: Mapped[str] = mapped_column(String(36))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical request body
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request is in flight
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        PrimaryKeyConstraint("account_id", "idempotency_key"),
+        Index("ix_application_idempotency_keys_expires_at", "expires_at"),
+    )

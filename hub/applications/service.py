@@ -11,7 +11,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,11 @@ from hub import resident_number
 from hub.actors import account_actor, audit_kind
 from hub.applications import lifecycle, repository
 from hub.applications.answers import AnswersInvalid, clean
-from hub.applications.business_days import add_business_days
+from hub.applications.business_days import add_business_days, business_days_between
+from hub.applications.files import start_retention
 from hub.applications.models import ApplicationRow, DraftRow, StepRow
 from hub.applications.prefill import keep_sources
+from hub.applications.proxy import held_mandate, principal_name
 from hub.auth.accounts import NumberSealer
 from hub.auth.models import AccountRow
 from hub.auth.tokens import AccountPrincipal
@@ -115,6 +117,8 @@ class ApplicationService:
     ) -> StepRow:
         actor = account_actor(account)
         basis = "self" if account.role == "resident" else f"department:{row.department}"
+        if account.role == "resident" and row.mandate_id:
+            basis = f"mandate:{row.mandate_id}"  # the agent acts for the principal the case names
         ref = await self.trail.record(
             session,
             AuditEvent(
@@ -204,8 +208,13 @@ class ApplicationService:
         sources: Mapping[str, Any] | None = None,
         counter_session_id: str | None = None,
         submission_key: str | None = None,
+        mandate_id: str | None = None,
     ) -> ApplicationRow:
         """A complete application becomes a case (``received``), due in the form's business days.
+
+        With a ``mandate_id`` it is a proxy application: the form must allow proxies and the applicant must
+        hold that mandate, live and covering the form's records (else 403 ``case-forbidden``, ``no_proxy`` or
+        ``no_mandate``); the case records the mandate and its principal.
 
         With a ``submission_key`` (the form page's draft, or a key of the page's own) the submit is
         idempotent: a key already submitted gives back its case, unchanged; a second submit racing the
@@ -222,6 +231,14 @@ class ApplicationService:
             earlier = await self.submitted(session, account, application_id)
             if earlier is not None:
                 return earlier
+        proxy = None
+        if mandate_id is not None:
+            if not form.proxy_allowed:
+                raise Problem(403, "case-forbidden", reason_code="no_proxy")
+            documents = {document_type for document_type, _ in form.prefill_documents()}
+            proxy = await held_mandate(session, account.account_id, documents, mandate_id=mandate_id[:36])
+            if proxy is None:
+                raise Problem(403, "case-forbidden", reason_code="no_mandate")
         try:
             cleaned = clean(form, answers, self.sealer, complete=True)
         except AnswersInvalid as exc:
@@ -257,7 +274,12 @@ class ApplicationService:
             submitted_at=now,
             due_on=add_business_days(received_on, form.deadline_business_days),
             updated_at=now,
+            paused_business_days=0,
         )
+        if proxy is not None:
+            row.mandate_id = proxy.mandate_id
+            row.principal_commitment = proxy.principal_commitment
+            row.principal_name = await principal_name(session, proxy.principal_account_id)
         session.add(row)
         try:
             await session.flush()
@@ -349,12 +371,36 @@ class ApplicationService:
             row.prefilled = {  # a supplemented value is the resident's, no longer the record's
                 k: v for k, v in (row.prefilled or {}).items() if before.get(k) == row.answers.get(k)
             }
+        self._pause_or_resume(row, move.to)  # after every check: a refused move changes nothing
         row.status = move.to
         row.updated_at = utcnow()
+        if move.to in lifecycle.FINAL_STATES:
+            # The files' retention runs from the case's end, in this move's transaction (``files.py``).
+            retention = timedelta(days=self.form(row.form_type).retention_days)
+            await start_retention(session, row.application_id, row.updated_at + retention)
         await session.flush()
         kind = lifecycle.audit_kind(move.to, move.outcome)
         await self._step(session, row, account, previous, kind, request_id, note)
         return row
+
+    def _pause_or_resume(self, row: ApplicationRow, target: str) -> None:
+        """The deadline does not run while the applicant supplements (보완 기간은 처리기간에 산입하지 않는다).
+
+        Asking for a supplement notes the Korean date; the move that ends the wait (supplemented, or the
+        applicant's withdrawal) moves ``due_on`` later by the business days after that date up to and
+        including today, and counts them in ``paused_business_days``. A supplement given the day it was asked
+        for adds nothing.
+        """
+        if target == lifecycle.SUPPLEMENTATION_REQUESTED:
+            row.paused_on = self.today()
+            return
+        if row.paused_on is None or row.status != lifecycle.SUPPLEMENTATION_REQUESTED:
+            return
+        paused = business_days_between(row.paused_on, self.today())
+        row.paused_on = None
+        if target == lifecycle.SUPPLEMENTED and paused:
+            row.due_on = add_business_days(row.due_on, paused)
+            row.paused_business_days = (row.paused_business_days or 0) + paused
 
     async def _assignee(
         self, session: AsyncSession, department: str, assignee_id: str | None, account: AccountPrincipal
@@ -424,6 +470,13 @@ class ApplicationService:
     ) -> tuple[ApplicationRow, list[StepRow]]:
         row = await self._case_for(session, account, application_id)
         return row, await repository.steps(session, row.application_id)
+
+    async def case_locked(
+        self, session: AsyncSession, account: AccountPrincipal, application_id: str
+    ) -> ApplicationRow:
+        """The case as :meth:`case` gives it, its row locked for the rest of the transaction (a change that
+        must not interleave with a move of the case)."""
+        return await self._case_for(session, account, application_id, lock=True)
 
     async def queue(
         self,

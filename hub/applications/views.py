@@ -79,6 +79,12 @@ def application_json(
             else None
         ),
         "survey_open": row.status == lifecycle.COMPLETED and row.rating is None,
+        # The deadline stands still while the applicant supplements; the days paused moved ``due_on`` later.
+        "deadline_paused_since": row.paused_on.isoformat() if row.paused_on else None,
+        "paused_business_days": row.paused_business_days or 0,
+        "proxy": (
+            {"mandate_id": row.mandate_id, "principal_name": row.principal_name} if row.mandate_id else None
+        ),
     }
     if steps is not None:
         body["history"] = [step_json(s) for s in steps]

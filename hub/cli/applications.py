@@ -3,7 +3,9 @@ and their keys.
 
 The purge goes through ``AttachmentStore.purge``, one file per transaction with its audit event, so an
 interrupted run leaves every file either purged and recorded or untouched; it is safe to run again, and two
-runs at once purge each file once (the row is locked, then gone).
+runs at once purge each file once (the row is locked, then gone). A case's files are due when the form's
+retention has run from the case's end (completion or withdrawal); an open case's files have no end date yet
+and are never due. The same run forgets filing requests' idempotency keys past their 24 hours.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class PurgeReport:
     purged: int = 0
     skipped: int = 0
     orphans: int = 0
+    keys: int = 0
 
 
 async def purge_expired(
@@ -70,6 +73,10 @@ async def purge_expired(
     for name in orphans:
         store.unlink(name)
         report.orphans += 1
+    from hub.applications.idempotency import forget_expired
+
+    async with transaction(sessions) as session:
+        report.keys = await forget_expired(session, now)
     return report
 
 
@@ -82,7 +89,8 @@ def purge(
         bool, typer.Option("--dry-run", help="count what would be purged, change nothing")
     ] = False,
 ) -> None:
-    """Delete attachments and scans whose retention has ended, one audited transaction per file."""
+    """Delete attachments and scans whose retention has ended (counted from their case's completion or
+    withdrawal; an open case's files are never due), one audited transaction per file."""
     from audit import AuditLog
     from hub.uow import Trail
 
@@ -103,7 +111,9 @@ def purge(
     verb = "would purge" if dry_run else "purged"
     count = report.skipped if dry_run else report.purged
     console.print(f"{verb} {count} file(s); {report.orphans} orphaned ciphertext(s) swept")
-    typer.echo(json.dumps({"purged": report.purged, "due": count, "orphans": report.orphans}))
+    summary = {"purged": report.purged, "due": count, "orphans": report.orphans}
+    summary["idempotency_keys"] = report.keys
+    typer.echo(json.dumps(summary))
 
 
 @applications_app.command("department")

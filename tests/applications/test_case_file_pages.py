@@ -37,10 +37,10 @@ async def test_case_pages_list_the_files_and_show_the_seal(hub_state: HubState, 
     clerk = await official_in(hub_state, "welfare-files", "welfare")
     await official_in(hub_state, "food-files", "food_sanitation")
     files = CaseFiles(hub_state.applications, hub_state.files)
-    await proxy_mandate(hub_state, "resident1", "resident2", FORM)
+    mandate = await proxy_mandate(hub_state, "resident1", "resident2", FORM)
     async with transaction(hub_state.sessions) as session:
         case = await hub_state.applications.submit(
-            session, resident, FORM, {**TYPED[FORM], **PERSONAL}, "pages"
+            session, resident, FORM, {**TYPED[FORM], **PERSONAL}, "pages", mandate_id=mandate
         )
         case_id = case.application_id
         await files.attach(session, resident, case_id, "attachment", PDF, "pages-attach")
@@ -62,6 +62,8 @@ async def test_case_pages_list_the_files_and_show_the_seal(hub_state: HubState, 
             assert set(links) == {"attachment", "seal", "scan"}
             assert all(link.startswith(base) for link in links.values())
             assert f'<img class="seal" src="{links["seal"]}"' in shown.text
+            assert f'id="case-proxy" data-mandate="{mandate}"' in shown.text
+            assert f"Filed by {case.principal_name}&#39;s agent under mandate {mandate[:8]}" in shown.text
             before = len(audit_rows(backend))
             opened = await browser.get(links["attachment"])
             assert opened.status_code == 200 and opened.content == PDF
@@ -90,7 +92,7 @@ async def test_a_case_without_files_says_so(hub_state: HubState, backend: Backen
         assert shown.status_code == 200 and "No files are attached." in shown.text
 
 
-async def test_a_seal_needs_a_live_mandate_held_by_the_applicant(
+async def test_a_seal_is_taken_only_under_a_live_mandate_from_the_cases_principal(
     hub_state: HubState, backend: Backend
 ) -> None:
     from hub.auth.accounts import create_account
@@ -107,32 +109,71 @@ async def test_a_seal_needs_a_live_mandate_held_by_the_applicant(
         )
     applicant = await principal(hub_state, agent)
     files = CaseFiles(hub_state.applications, hub_state.files)
+
+    async def seal(case_id: str, request_id: str) -> Problem | None:
+        async with transaction(hub_state.sessions) as session:
+            try:
+                await files.attach(session, applicant, case_id, "seal", _seal_png(), request_id)
+            except Problem as problem:
+                return problem
+        return None
+
+    # Not a proxy application: no seal, whatever mandates the applicant holds.
+    from_resident0 = await proxy_mandate(hub_state, agent, "resident0", FORM)
+    async with transaction(hub_state.sessions) as session:
+        own = await hub_state.applications.submit(
+            session, applicant, FORM, {**TYPED[FORM], **PERSONAL}, "own"
+        )
+    refused = await seal(own.application_id, "proxy-seal-0")
+    assert refused is not None and refused.params == {"reason_code": "no_proxy"}
+
     async with transaction(hub_state.sessions) as session:
         case = await hub_state.applications.submit(
-            session, applicant, FORM, {**TYPED[FORM], **PERSONAL}, "proxy"
+            session, applicant, FORM, {**TYPED[FORM], **PERSONAL}, "proxy", mandate_id=from_resident0
         )
-    before = len(audit_rows(backend))
-    async with transaction(hub_state.sessions) as session:
-        with pytest.raises(Problem) as refused:
-            await files.attach(session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-1")
-    assert (refused.value.status, refused.value.slug) == (403, "case-forbidden")
-    assert refused.value.params == {"reason_code": "no_mandate"}
-    assert len(audit_rows(backend)) == before  # nothing stored, nothing recorded
-
-    # A mandate that was revoked does not count; a live one does.
-    revoked = await proxy_mandate(hub_state, agent, "resident0", FORM)
     grantor = await principal(hub_state, "resident0")
+    assert (case.mandate_id, case.principal_commitment) == (from_resident0, grantor.subject_commitment)
     async with transaction(hub_state.sessions) as session:
-        await hub_state.consent.revoke_mandate(session, grantor, revoked, "test-revoke")
-    async with transaction(hub_state.sessions) as session:
-        with pytest.raises(Problem):
-            await files.attach(session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-2")
+        await hub_state.consent.revoke_mandate(session, grantor, from_resident0, "test-revoke")
+    # Revoked, and a live mandate from someone else does not stand in for it.
+    await proxy_mandate(hub_state, agent, "resident1", FORM)
+    before = len(audit_rows(backend))
+    refused = await seal(case.application_id, "proxy-seal-1")
+    assert refused is not None and (refused.status, refused.slug) == (403, "case-forbidden")
+    assert refused.params == {"reason_code": "no_mandate"}
+    assert len(audit_rows(backend)) == before  # nothing stored, nothing recorded
+    # A new live mandate from the case's principal does.
     await proxy_mandate(hub_state, agent, "resident0", FORM)
+    assert await seal(case.application_id, "proxy-seal-2") is None
+    async with hub_state.sessions() as session:
+        assert [f.kind for f in await hub_state.files.files_of(session, case.application_id)] == ["seal"]
+
+
+async def test_filing_as_a_proxy_needs_a_live_mandate_the_applicant_holds(
+    hub_state: HubState, backend: Backend
+) -> None:
+    agent = await principal(hub_state, "resident2")
+    answers = {**TYPED[FORM], **PERSONAL}
+    held = await proxy_mandate(hub_state, "resident2", "resident0", FORM)
+    others = await proxy_mandate(hub_state, "resident1", "resident0", FORM)  # held by someone else
+    for mandate_id in (others, str(uuid.uuid4())):
+        async with transaction(hub_state.sessions) as session:
+            with pytest.raises(Problem) as refused:
+                await hub_state.applications.submit(session, agent, FORM, answers, "p", mandate_id=mandate_id)
+        assert refused.value.params == {"reason_code": "no_mandate"}
     async with transaction(hub_state.sessions) as session:
-        stored = await files.attach(
-            session, applicant, case.application_id, "seal", _seal_png(), "proxy-seal-3"
+        with pytest.raises(Problem) as refused:  # a form no proxy may file
+            await hub_state.applications.submit(
+                session, agent, "childbirth_support", {}, "p", mandate_id=held
+            )
+    assert refused.value.params == {"reason_code": "no_proxy"}
+    async with transaction(hub_state.sessions) as session:
+        case = await hub_state.applications.submit(
+            session, agent, FORM, answers, "proxy-filed", mandate_id=held
         )
-    assert stored.kind == "seal"
+    assert case.principal_name == (await principal(hub_state, "resident0")).display_name
+    [received] = [r for r in audit_rows(backend) if r["request_id"] == "proxy-filed"]
+    assert (received["kind"], received["basis"]) == ("case_received", f"mandate:{held}")
 
 
 async def test_the_desk_screen_lists_the_submitted_cases_files(hub_state: HubState, backend: Backend) -> None:
