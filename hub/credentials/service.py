@@ -507,6 +507,8 @@ class CredentialService:
             raise
         except JWException:
             raise Problem(422, "credential-signature-invalid") from None
+        except RecursionError:  # JSON nested past what the parser will follow: no credential looks like that
+            raise Problem(422, "credential-presentation-malformed") from None
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             # A disclosure that is not base64url JSON (or repeats another) is an altered disclosure.
             raise Problem(422, "credential-disclosure-invalid") from None
@@ -515,13 +517,16 @@ class CredentialService:
         # package skips an unknown one silently, which would hide an altered or foreign disclosure.
         committed = _digests(payload)
         sent = frozenset(_b64url(hashlib.sha256(d.encode("ascii")).digest()) for d in disclosures)
-        for decoded in verifier._hash_to_decoded_disclosure.values():
-            committed |= _digests(decoded[-1])
+        try:
+            for decoded in verifier._hash_to_decoded_disclosure.values():
+                committed |= _digests(decoded[-1])
+        except RecursionError:
+            raise Problem(422, "credential-presentation-malformed") from None
         if sent - committed:
             raise Problem(422, "credential-disclosure-invalid")
         try:
             disclosed = verifier.get_verified_payload()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise Problem(422, "credential-disclosure-invalid") from None
         holder = payload.get("cnf", {}).get("jwk") if isinstance(payload.get("cnf"), dict) else None
         if not isinstance(holder, dict):

@@ -294,6 +294,19 @@ async def test_a_private_or_foreign_holder_key_is_refused_before_anything_is_rea
     assert len(audit_rows(backend)) == before
 
 
+async def test_garbage_and_deeply_nested_presentations_are_refused_not_500(
+    api: httpx.AsyncClient, hub_state: HubState
+) -> None:
+    key = holder.keygen()
+    credential = (await issue(api, hub_state, key))["credential"]
+    issuer_jwt = credential.split("~")[0]
+    nested = _b64(b"[" * 30_000)  # a disclosure the JSON parser cannot follow to its end
+    for text in ("no tildes here", "a.b.c~", f"{issuer_jwt}~{nested}~x.y.z", f"{issuer_jwt}~%%%~x.y.z"):
+        response = await verify(api, text, "n")
+        assert response.status_code == 422, (text[:40], response.text)
+        assert response.json()["type"].startswith("/problems/credential-")
+
+
 def test_status_list_bits_are_least_significant_first_and_round_trip() -> None:
     # draft-ietf-oauth-status-list, the 1-bit example: statuses 1,0,0,1,1,1,0,1, 1,1,0,0,0,1,0,1
     example = status_list.decode("eNrbuRgAAhcBXQ", max_bytes=2)
