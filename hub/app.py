@@ -20,9 +20,11 @@ from hub.api import dashboard as dashboard_api
 from hub.api import disputes as disputes_api
 from hub.api import handoff as handoff_api
 from hub.api import notifications as notifications_api
+from hub.api import staff_notifications as staff_notifications_api
 from hub.api import stats as stats_api
 from hub.api import tiles as tiles_api
 from hub.api import webhooks as webhooks_api
+from hub.applications import deadline_sweep
 from hub.logging import RequestContextMiddleware, configure
 from hub.notify import dispatch as notify_dispatch
 from hub.schemas import BundleLookupRequest, LookupRequest
@@ -39,6 +41,7 @@ from hub.web import documents as my_documents
 from hub.web import handoff_page as handoff_pages
 from hub.web import handoff_phone as handoff_phone_pages
 from hub.web import home as home_page
+from hub.web import staff_notices as staff_notice_pages
 from hub.web import stats_page as stats_pages
 
 
@@ -72,6 +75,10 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
         delivering = None
         if settings.notify_interval_seconds > 0:
             dispatcher = notify_dispatch.from_settings(settings, hub_state.sessions, hub_state.keys.data_key)
+            # The officials' deadline alerts, swept beside the consents (hub/applications/deadline_sweep.py).
+            dispatcher.sweeper = deadline_sweep.alongside(
+                dispatcher.sweeper, hub_state.sessions, hub_state.trail
+            )
             delivering = asyncio.create_task(
                 dispatcher.run(settings.notify_interval_seconds, stop), name="notify-worker"
             )
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(dev_mail.router)
     app.include_router(verify_page.router)
     app.include_router(notifications_api.router)
+    app.include_router(staff_notifications_api.router)
     app.include_router(stats_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(handoff_api.router)
@@ -133,6 +141,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(home_page.router)
     app.include_router(stats_pages.router)  # /stats: the open statistics and their downloads
     app.include_router(notice_preferences.router)
+    app.include_router(staff_notice_pages.router)
     app.include_router(applications_api.router)
     app.include_router(cases_api.router)
     app.include_router(disputes_api.router)

@@ -35,8 +35,10 @@ from audit.merkle import leaf_hash
 from audit.service import AuditReader, BadRange, Withheld
 from hub import resident_number
 from hub.applications.models import ApplicationsBase
+from hub.auth.models import AccountRow
 from hub.auth.tokens import AccountPrincipal
 from hub.errors import Problem
+from hub.notify import outbox
 from hub.uow import Trail
 
 CASE_TYPE: Final = "access_dispute"
@@ -364,3 +366,38 @@ class DisputeService:
             query = query.where(DisputeRow.status == status)
         query = query.order_by(DisputeRow.filed_at).limit(limit)
         return list((await session.execute(query)).scalars())
+
+
+# -- who among the staff hears of a step (``outbox.announce_staff``) -----------------------------------------
+
+
+async def _dispute_of(session: AsyncSession, event: AuditEvent) -> tuple[str, str] | None:
+    dispute_id = (event.basis or "").removeprefix("dispute:")
+    found = await session.execute(select(DisputeRow.org).where(DisputeRow.dispute_id == dispute_id))
+    org = found.scalar_one_or_none()
+    return (dispute_id, org) if org is not None else None
+
+
+async def _staff_of(session: AsyncSession, event: AuditEvent, role: str) -> tuple[list[str], dict[str, Any]]:
+    dispute = await _dispute_of(session, event)
+    if dispute is None:
+        return [], {}
+    query = select(AccountRow.account_id).where(AccountRow.role == role, AccountRow.active.is_(True))
+    if role == PRIVACY_OFFICER:
+        query = query.where(AccountRow.org == dispute[1])
+    found = await session.execute(query.order_by(AccountRow.account_id))
+    return [str(a) for a in found.scalars()], {"dispute_id": dispute[0], "recipient_org": dispute[1]}
+
+
+async def _privacy_officers(session: AsyncSession, event: AuditEvent) -> tuple[list[str], dict[str, Any]]:
+    """A new dispute: every privacy officer of the organisation that made the disputed access."""
+    return await _staff_of(session, event, PRIVACY_OFFICER)
+
+
+async def _auditors(session: AsyncSession, event: AuditEvent) -> tuple[list[str], dict[str, Any]]:
+    """An escalated dispute: every auditor (they answer what an organisation's officer escalated)."""
+    return await _staff_of(session, event, "auditor")
+
+
+outbox.route_to_staff(FILED_KIND, _privacy_officers)
+outbox.route_to_staff(f"dispute_{ESCALATED}", _auditors)

@@ -6,7 +6,9 @@ loop inside the web process instead (``GONGYU_NOTIFY_INTERVAL_SECONDS``; set it 
 
 Each worker also runs the consent sweep (``hub.notify.sweep``) about once a minute: the consents that came to
 expire within three days, expired or were used up are recorded and announced there, since no request does
-it. Several workers sweeping at once record each moment once.
+it. Several workers sweeping at once record each moment once. Beside it runs the deadline sweep
+(``hub.applications.deadline_sweep``): the assigned official of an open case is alerted two business days
+before its due date, on the day and once it is overdue, each stage once, also with several workers.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ def worker(
     ] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="deliver what is due now, then exit")] = False,
 ) -> None:
-    """Deliver notifications (inbox, e-mail, webhooks) and sweep consents until stopped (Ctrl-C, SIGTERM)."""
+    """Deliver notifications (inbox, e-mail, webhooks), sweep consents and case deadlines until stopped
+    (Ctrl-C, SIGTERM)."""
+    from audit import AuditLog
+    from hub.applications import deadline_sweep
     from hub.keys import load_keyring
     from hub.notify.dispatch import from_settings
+    from hub.uow import Trail
 
     settings = Settings()
     settings.check_production()
@@ -38,14 +44,20 @@ def worker(
     async def main() -> None:
         engine, sessions = open_sessions(settings)
         dispatcher = from_settings(settings, sessions, keys.data_key)
+        trail = Trail(AuditLog(sessions))
         try:
             if once:
                 swept = await dispatcher.sweeper() if dispatcher.sweeper is not None else 0
+                alerted = await deadline_sweep.sweep(sessions, trail)
                 total = 0
                 while claimed := await dispatcher.run_once():
                     total += claimed
-                console.print(f"recorded {swept} consent moment(s); delivered or retried {total} message(s)")
+                console.print(
+                    f"recorded {swept} consent moment(s) and {alerted} deadline alert(s); "
+                    f"delivered or retried {total} message(s)"
+                )
                 return
+            dispatcher.sweeper = deadline_sweep.alongside(dispatcher.sweeper, sessions, trail)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import audit.stats_models  # noqa: F401 - registers lookup_stats and lookup_stat_days on AuditBase's metadata
+import hub.applications.deadline_sweep  # registers case_deadline_alerts on ApplicationsBase's metadata
 import hub.applications.disputes  # noqa: F401 - registers access_disputes on ApplicationsBase's metadata
 from audit.models import AuditBase
 from consent.models import ConsentBase

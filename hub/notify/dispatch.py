@@ -81,6 +81,7 @@ class Message:
     code: str
     created_at: datetime | None = None
     worker: str = ""  # the worker holding the claim (a digest takes this resident's other rows under it)
+    account_id: str | None = None  # a staff account's notice is addressed by it (no subject commitment)
 
 
 class Channel(Protocol):
@@ -100,6 +101,16 @@ class InboxChannel:
     """
 
     async def deliver(self, session: AsyncSession, message: Message) -> str | None:
+        if message.subject_commitment is None and message.account_id is not None:
+            # A staff account's notice (``outbox.announce_staff``): visible in their inbox while they are.
+            staff = await session.execute(
+                select(AccountRow.account_id).where(
+                    AccountRow.account_id == message.account_id, AccountRow.active.is_(True)
+                )
+            )
+            if staff.scalar_one_or_none() is None:
+                raise PermanentFailure("no such staff account")
+            return message.account_id
         if message.subject_commitment is None:
             raise PermanentFailure("no recipient")
         found = await session.execute(
@@ -209,6 +220,7 @@ class Dispatcher:
                     OutboxRow.params,
                     OutboxRow.attempts,
                     OutboxRow.created_at,
+                    OutboxRow.account_id,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -226,6 +238,7 @@ class Dispatcher:
                 code=codes.notice_code(self.code_key, r.message_id),
                 created_at=_aware(r.created_at),
                 worker=self.worker_id,
+                account_id=r.account_id,
             )
             for r in sorted(rows, key=lambda r: r.seq)
         ]

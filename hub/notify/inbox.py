@@ -1,6 +1,8 @@
-"""Reading notices: a resident's inbox (paged, unread count, mark read) and the public check of a code.
+"""Reading notices: an inbox (paged, unread count, mark read) and the public check of a code.
 
-The inbox is the delivered outbox rows of channel ``inbox`` for the reader's subject commitment. Texts are
+The inbox is the delivered outbox rows of channel ``inbox`` for the reader: a resident by their subject
+commitment, a staff account (:class:`Staff`: an official, a privacy officer, an auditor) by its account id,
+on rows that have no subject commitment, so neither kind of reader can ever see the other's notices. Texts are
 rendered here, when read, in the reader's language (catalog domain ``notify``): accounts carry no language of
 their own yet, so the language of the request that reads them is the best one the hub knows.
 """
@@ -27,21 +29,35 @@ _REFUSABLE = frozenset({"lookup", "preview", "issuance", "verification"})
 
 
 @dataclass(frozen=True)
+class Staff:
+    """A staff account as the reader of an inbox (its notices are addressed by account id)."""
+
+    account_id: str
+
+
+# Whose inbox: a resident's subject commitment, or a staff account.
+Recipient = str | Staff
+# What a staff notice points at (``outbox.announce_staff``'s routes put these in its params).
+_TARGETS = ("application_id", "case_number", "due_on", "dispute_id")
+
+
+@dataclass(frozen=True)
 class InboxPage:
     items: list[OutboxRow]
     unread: int
     next_cursor: str | None
 
 
-def _mine(subject_commitment: str) -> Any:
-    return (
-        (OutboxRow.subject_commitment == subject_commitment)
-        & (OutboxRow.channel == INBOX)
-        & (OutboxRow.status == DELIVERED)
-    )
+def _mine(recipient: Recipient) -> Any:
+    whose: Any
+    if isinstance(recipient, Staff):
+        whose = (OutboxRow.account_id == recipient.account_id) & OutboxRow.subject_commitment.is_(None)
+    else:
+        whose = OutboxRow.subject_commitment == recipient
+    return whose & (OutboxRow.channel == INBOX) & (OutboxRow.status == DELIVERED)
 
 
-async def unread_count(session: AsyncSession, subject_commitment: str) -> int:
+async def unread_count(session: AsyncSession, subject_commitment: Recipient) -> int:
     found = await session.execute(
         select(func.count())
         .select_from(OutboxRow)
@@ -52,7 +68,7 @@ async def unread_count(session: AsyncSession, subject_commitment: str) -> int:
 
 async def page(
     session: AsyncSession,
-    subject_commitment: str,
+    subject_commitment: Recipient,
     *,
     cursor: str | None = None,
     limit: int = 20,
@@ -76,7 +92,7 @@ async def page(
     )
 
 
-async def mark_read(session: AsyncSession, subject_commitment: str, message_id: str) -> datetime | None:
+async def mark_read(session: AsyncSession, subject_commitment: Recipient, message_id: str) -> datetime | None:
     """Mark one of my notices read (a second time keeps the first moment); None if it is not mine.
 
     Not an audit event: reading one's own notice discloses nothing to anyone.
@@ -128,8 +144,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def variant(kind: str, params: dict[str, Any]) -> str:
     """Which wording of ``kind`` fits: a lookup under my consent says the consent was used; a decision my
-    agent made says it was made under my mandate; the agent a mandate was granted to is told so."""
+    agent made says it was made under my mandate; the agent a mandate was granted to is told so; a staff
+    account reads of its work (a dispute filed reads differently to the officer who answers it)."""
     via = params.get("via")
+    if params.get("audience") == "staff":  # an official's, an officer's or an auditor's notice of their work
+        return ".staff"
     if kind == "lookup" and via == "consent":
         return ".consent"
     if kind in {"consent_approve", "consent_deny"} and via == "mandate":
@@ -152,7 +171,9 @@ def text(lang: str, kind: str, params: dict[str, Any], document_title: Callable[
     document = params.get("document_type")
     title = document_title(document) if document else i18n.gettext(lang, DOMAIN, "notify.document.records")
     key = f"notify.{kind}{variant(kind, params)}.{outcome}"
-    return i18n.gettext(lang, DOMAIN, key).format(who=who, document=title, org=org)
+    # A staff notice names its case (number, due date); the others ignore these.
+    case, due = str(params.get("case_number") or ""), str(params.get("due_on") or "")
+    return i18n.gettext(lang, DOMAIN, key).format(who=who, document=title, org=org, case=case, due=due)
 
 
 def as_json(
@@ -171,4 +192,5 @@ def as_json(
         "sent_at": iso(delivered) if delivered else None,
         "read_at": iso(read) if read else None,
         "code": codes.notice_code(code_key, row.message_id),
+        **{key: row.params[key] for key in _TARGETS if row.params.get(key) is not None},
     }

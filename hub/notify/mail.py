@@ -221,6 +221,8 @@ class EmailChannel:
         self.lease = timedelta(seconds=lease_seconds)
 
     async def deliver(self, session: AsyncSession, message: Message) -> str | None:
+        if message.subject_commitment is None and message.account_id is not None:
+            return await self._deliver_to_staff(session, message)
         if message.subject_commitment is None:
             raise PermanentFailure("no recipient")
         account = (
@@ -272,6 +274,35 @@ class EmailChannel:
         if len(batch) > 1:
             await self._settle(session, batch[1:], str(account.account_id))
         return str(account.account_id)
+
+    async def _deliver_to_staff(self, session: AsyncSession, message: Message) -> str:
+        """A staff account's notice (a deadline alert, a dispute to answer): sent at once, one mail each.
+
+        Staff have no notice preferences (no quiet hours, no digest): these notices are about their work.
+        """
+        assert message.account_id is not None
+        account = (
+            await session.execute(
+                select(AccountRow.email, AccountRow.language).where(
+                    AccountRow.account_id == message.account_id,
+                    AccountRow.active.is_(True),
+                    AccountRow.email.is_not(None),
+                )
+            )
+        ).one_or_none()
+        if account is None or not account.email:
+            raise PermanentFailure("no e-mail address")
+        await session.commit()  # as for a resident: no connection or SQLite lock held while mailing
+        mail = compose(
+            message,
+            to=account.email,
+            lang=account.language or i18n.DEFAULT,
+            sender=self.sender,
+            public_url=self.public_url,
+            document_title=self.document_title,
+        )
+        await self._send(mail)
+        return message.account_id
 
     async def _gather(self, session: AsyncSession, message: Message, cutoff: datetime) -> list[Message]:
         """Take every e-mail of this resident written before the digest moment ``cutoff`` and not yet sent

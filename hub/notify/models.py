@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.models import NAMING
@@ -37,9 +48,11 @@ class OutboxRow(NotifyBase):
     ``seq`` orders the inbox and is its paging cursor; ``message_id`` is the stable id a receiver uses to drop
     the duplicates at-least-once delivery can produce. The recipient is the event's subject commitment;
     ``account_id`` is resolved by the worker at delivery time (the lookup's transaction, the hot path, gets
-    no extra query). ``params`` holds what the text needs (who, which document, the outcome): texts are
-    rendered when read, in the reader's language. ``code_hash`` is the SHA-256 of the message's verification
-    code, written at delivery; the code itself is never stored.
+    no extra query). A notice to a staff account (an official, a privacy officer, an auditor) has no subject
+    commitment: it is addressed by ``account_id`` from the start (``outbox.announce_staff``). ``params``
+    holds what the text needs (who, which document, the outcome): texts are rendered when read, in the
+    reader's language. ``code_hash`` is the SHA-256 of the message's verification code, written at delivery;
+    the code itself is never stored.
     """
 
     __tablename__ = "outbox"
@@ -69,6 +82,27 @@ class OutboxRow(NotifyBase):
         UniqueConstraint("event_id", "channel", "subject_commitment", name="uq_outbox_event_channel_subject"),
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_inbox", "subject_commitment", "channel", "status", "seq"),
+        # Notices to staff accounts (no subject commitment, addressed by ``account_id``: an official's
+        # deadline alert, a privacy officer's new dispute): one per event, channel and account, and their
+        # inbox. Partial, so the residents' rows (the lookup's hot path) add nothing to either index.
+        Index(
+            "uq_outbox_staff_event_channel_account",
+            "event_id",
+            "channel",
+            "account_id",
+            unique=True,
+            sqlite_where=text("subject_commitment IS NULL"),
+            postgresql_where=text("subject_commitment IS NULL"),
+        ),
+        Index(
+            "ix_outbox_staff_inbox",
+            "account_id",
+            "channel",
+            "status",
+            "seq",
+            sqlite_where=text("subject_commitment IS NULL"),
+            postgresql_where=text("subject_commitment IS NULL"),
+        ),
     )
 
 

@@ -9,6 +9,7 @@ raised inside ``Trail``'s guard and fails the whole change closed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -189,8 +190,9 @@ async def announce(session: AsyncSession, event: AuditEvent) -> int:
     The resident's rows (inbox, e-mail), the agent's for a mandate granted to them and, for a consent
     change, the webhook row of the client holding the consent, if it registered an endpoint.
     """
+    staff = await announce_staff(session, event) if event.kind in STAFF_KINDS else 0
     if event.subject_commitment is None or event.kind not in NOTIFIED_KINDS:
-        return 0
+        return staff
     extra: dict[str, Any] = {}
     if event.kind in SWEPT_KINDS:
         held = await consent_repository.recipient_of(session, (event.reason or "").removeprefix("consent:"))
@@ -206,6 +208,85 @@ async def announce(session: AsyncSession, event: AuditEvent) -> int:
     hook = await webhooks.params_for(session, event)
     if hook is not None and rows:
         rows.append({**rows[0], "message_id": new_message_id(), "channel": webhooks.WEBHOOK, "params": hook})
+    if rows:
+        await session.execute(insert(OutboxRow), rows)
+    return len(rows) + staff
+
+# -- notices to staff accounts ------------------------------------------------------------------------------
+
+# Kinds that (also) reach staff accounts: the assigned official before a case's deadline, the privacy officers
+# of the organisation whose access is disputed, the auditors when a dispute is escalated. Who exactly is up to
+# the package that records the kind (:func:`route_to_staff`): notify knows channels, not cases or disputes.
+STAFF_KINDS: Final = frozenset(
+    {"case_due_soon", "case_due_today", "case_overdue", "dispute_filed", "dispute_escalated"}
+)
+STAFF_ROLES: Final = frozenset({"official", "privacy_officer", "auditor"})
+# (session, event) -> (the staff account ids to notify, what their notice's text needs beyond the event's)
+StaffRoute = Callable[[AsyncSession, AuditEvent], Awaitable[tuple[Sequence[str], dict[str, Any]]]]
+_staff_routes: dict[str, StaffRoute] = {}
+
+
+def route_to_staff(kind: str, route: StaffRoute) -> None:
+    """Say who among the staff hears of ``kind`` (called once, by the module that records the kind)."""
+    if kind not in STAFF_KINDS:
+        raise ValueError(f"{kind} is not a staff notice kind")
+    _staff_routes[kind] = route
+
+
+def staff_routed() -> frozenset[str]:
+    """The staff kinds that have a route (a test holds this equal to ``STAFF_KINDS``)."""
+    return frozenset(_staff_routes)
+
+
+def staff_rows_for(
+    event: AuditEvent, account_id: str, channels: tuple[str, ...], extra: dict[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows of one staff account's notice: addressed by ``account_id``, with no subject commitment (so
+    no resident's inbox query can ever match them, nor a staff inbox a resident's)."""
+    return [
+        {
+            "message_id": new_message_id(),
+            "event_id": event.event_id,
+            "kind": event.kind,
+            "subject_commitment": None,
+            "account_id": account_id,
+            "channel": channel,
+            "params": {**params_of(event), **extra, "audience": "staff"},
+            "created_at": now,
+            "not_before": now,
+            "status": CREATED,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for channel in channels
+    ]
+
+
+async def announce_staff(session: AsyncSession, event: AuditEvent) -> int:
+    """Write the staff accounts' rows for ``event`` (inbox, and e-mail where the account has an address).
+
+    Called from :func:`announce` for ``STAFF_KINDS`` only, so the residents' path is not touched. One read
+    of the accounts (active, staff roles only: a route naming a resident or a deactivated account reaches
+    nobody); staff have no notice preferences, an alert about their work is always mailed when they can be.
+    """
+    route = _staff_routes.get(event.kind)
+    if route is None:
+        return 0
+    account_ids, extra = await route(session, event)
+    if not account_ids:
+        return 0
+    found = await session.execute(
+        select(AccountRow.account_id, AccountRow.email).where(
+            AccountRow.account_id.in_(sorted(set(account_ids))),
+            AccountRow.role.in_(STAFF_ROLES),
+            AccountRow.active.is_(True),
+        )
+    )
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for account_id, address in sorted(found.all()):
+        channels = (*CHANNELS, EMAIL) if address else CHANNELS
+        rows += staff_rows_for(event, str(account_id), channels, extra, now)
     if rows:
         await session.execute(insert(OutboxRow), rows)
     return len(rows)

@@ -26,6 +26,7 @@ from hub.deps import SessionDep, StateDep
 from hub.errors import Problem
 from hub.web import session
 from hub.web.render import language, render
+from hub.web.staff_notices import unread_of
 
 router = APIRouter(include_in_schema=False)
 DOMAINS = ("applications",)
@@ -65,8 +66,9 @@ async def queue(
     return render(
         request,
         "cases.html",
-        domains=DOMAINS,
+        domains=(*DOMAINS, "notify"),
         account=official,
+        notices_unread=await unread_of(db, official),
         department=department,
         cases=[application_json(r, state.forms[r.form_type], state.sealer) for r in rows],
         titles={k: f.titles[lang] for k, f in state.forms.items()},

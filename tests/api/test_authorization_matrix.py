@@ -97,6 +97,9 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/me/mandates/{mandate_id}/revoke"): RESIDENTS,
     ("GET", "/v1/me/notifications"): RESIDENTS,
     ("POST", "/v1/me/notifications/{message_id}/read"): RESIDENTS,
+    # staff notices (issue 13): officials, auditors and privacy officers (not among these callers)
+    ("GET", "/v1/staff/notifications"): OFFICIALS | {AUDITOR},
+    ("POST", "/v1/staff/notifications/{message_id}/read"): OFFICIALS | {AUDITOR},
     ("GET", "/v1/me/notification-preferences"): RESIDENTS,
     ("PUT", "/v1/me/notification-preferences"): RESIDENTS,
     ("POST", "/v1/notices/verify"): EVERYONE,
@@ -190,6 +193,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/disputes"): frozenset(),  # privacy officers only (not among these callers)
     ("GET", "/audit/disputes"): frozenset({AUDITOR}),
     ("POST", "/disputes/{dispute_id}/answer"): frozenset({AUDITOR}),  # and privacy officers
+    ("GET", "/staff/notices"): OFFICIALS | {AUDITOR},  # and privacy officers
+    ("POST", "/staff/notices/{message_id}/read"): OFFICIALS | {AUDITOR},
     ("GET", "/dashboard"): OFFICIALS,
     ("GET", "/departments/{department}/dashboard"): OFFICIALS,
     ("GET", "/departments/{department}/dashboard.csv"): OFFICIALS,

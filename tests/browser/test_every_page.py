@@ -132,6 +132,7 @@ def test_every_page_in_six_languages_is_complete_and_accessible(
                 (resident, "resident-notice-preferences", "/me/notices/preferences"),
                 (official, "counter", "/counter"),
                 (official, "counter-session", session_path),
+                (official, "staff-notices", "/staff/notices"),
                 (auditor, "auditor-console", "/audit"),
                 (auditor, "auditor-events", "/audit/events"),
                 (auditor, "auditor-export", "/audit/export"),
