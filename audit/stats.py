@@ -242,7 +242,10 @@ class LookupStats:
             published = await self.published_range()
             last = published[1] if published is not None else newest_allowed
         if first is None:
-            first = last - timedelta(days=default_days - 1)
+            try:
+                first = last - timedelta(days=default_days - 1)
+            except OverflowError:  # a "to" in the first days of year 1
+                raise NotPublished("from <= to") from None
         if last > newest_allowed:
             raise NotPublished(f"to <= {newest_allowed.isoformat()}")
         if first > last:

@@ -138,3 +138,7 @@ async def test_days_inside_the_delay_are_refused_with_a_problem(api: httpx.Async
     }
     assert (await api.get("/v1/stats/lookups", params=too_long)).status_code == 400
     assert (await api.get("/v1/stats/lookups", params={"from": "yesterday"})).status_code == 422
+    for edge in ({"to": "0001-01-01"}, {"from": "9999-12-31"}, {"from": "0001-01-01", "to": "9999-12-31"}):
+        answer = await api.get("/v1/stats/lookups/manifest", params=edge)
+        assert answer.status_code == 400, (edge, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
