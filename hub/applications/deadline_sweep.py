@@ -12,8 +12,10 @@ the alert is about the official's work, not an access to the resident's records.
 (``business_days``: weekends and KR public holidays) from the due date read off the case row in the alert's
 own transaction, never cached: an extension, or a supplementation pause that moves ``due_on``, is honoured by
 the next sweep, and a moved date earns its own alerts. A worker that was down past a stage alerts the stage
-the case is in now, not the ones it missed. Completed and withdrawn cases, and cases nobody is assigned to
-yet, are not alerted.
+the case is in now, not the ones it missed. Completed and withdrawn cases, cases nobody is assigned to yet,
+and cases waiting for the applicant's supplement are not alerted: the time given to supplement does not count
+towards the processing period (보완 기간은 처리기간에 산입하지 않는다), the case's clock is stopped, and the
+due date it gets when the supplement arrives is the one alerted.
 
 *Once each.* The alert is kept in ``case_deadline_alerts`` (case, stage, due date: the primary key) in the
 transaction of its audit event, and the query skips what is kept there; two sweeps racing cannot both commit
@@ -58,6 +60,8 @@ SOON_BUSINESS_DAYS: Final = 2
 LOOKBACK: Final = timedelta(days=60)
 _NAMESPACE: Final = uuid.UUID("0c8f3a55-51d2-4a8e-8d0e-5b1f7b7e2a19")
 ACTOR: Final = "deadline-sweep"
+# Cases whose deadline is not running: closed, or waiting for the applicant's supplement.
+QUIET_STATES: Final = frozenset({*lifecycle.FINAL_STATES, lifecycle.SUPPLEMENTATION_REQUESTED})
 
 
 class DeadlineAlertRow(ApplicationsBase):
@@ -103,7 +107,7 @@ def _stage_sql(today: date) -> Any:
 
 
 async def due_alerts(session: AsyncSession, today: date, limit: int) -> list[tuple[str, str]]:
-    """(case id, stage) of the open, assigned cases whose current stage was not alerted for their due date."""
+    """(case id, stage) of the running, assigned cases whose stage was not yet alerted for their due date."""
     stage = _stage_sql(today)
     sent = exists().where(
         DeadlineAlertRow.application_id == ApplicationRow.application_id,
@@ -113,7 +117,7 @@ async def due_alerts(session: AsyncSession, today: date, limit: int) -> list[tup
     found = await session.execute(
         select(ApplicationRow.application_id, ApplicationRow.due_on)
         .where(
-            ApplicationRow.status.not_in(sorted(lifecycle.FINAL_STATES)),
+            ApplicationRow.status.not_in(sorted(QUIET_STATES)),
             ApplicationRow.assignee_account_id.is_not(None),
             and_(
                 ApplicationRow.due_on <= add_business_days(today, SOON_BUSINESS_DAYS),
@@ -137,7 +141,7 @@ async def alert(
 ) -> bool:
     """Record one alert in the caller's transaction; False if it is no longer due (read again here)."""
     row = await session.get(ApplicationRow, application_id, populate_existing=True)
-    if row is None or row.status in lifecycle.FINAL_STATES or row.assignee_account_id is None:
+    if row is None or row.status in QUIET_STATES or row.assignee_account_id is None:
         return False
     due_on = row.due_on
     stage = stage_of(due_on, korean_day(now))

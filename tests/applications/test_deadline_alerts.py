@@ -1,6 +1,7 @@
 """Deadline alerts to the assigned official: two business days before (KR holidays skipped), on the day and
-overdue, each stage once, however often and however many sweeps run; none for a closed or unassigned case;
-each an audit event whose notice reaches the official's inbox (and e-mail row), never a resident's."""
+overdue, each stage once, however often and however many sweeps run; none for a closed or unassigned case,
+nor while the applicant is asked to supplement (the clock is stopped); each an audit event whose notice
+reaches the official's inbox (and e-mail row), never a resident's."""
 
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ async def assigned_case(
         await state.applications.transition(session, official, case_id, move_to("assigned"), "test")
     if then == "completed":
         for target in ("in_review", "completed"):
+            async with transaction(state.sessions) as session:
+                await state.applications.transition(session, official, case_id, move_to(target), "test")
+    elif then == "supplementation_requested":
+        for target in ("in_review", "supplementation_requested"):
             async with transaction(state.sessions) as session:
                 await state.applications.transition(session, official, case_id, move_to(target), "test")
     elif then == "withdrawn":
@@ -154,8 +159,8 @@ async def test_a_moved_due_date_earns_its_own_alerts(hub_state: HubState, backen
     assert [a["kind"] for a in alerts_of(backend, case_id)] == ["case_due_soon", "case_due_soon"]
 
 
-@pytest.mark.parametrize("then", ["completed", "withdrawn", "unassigned"])
-async def test_no_alert_for_a_closed_or_unassigned_case(
+@pytest.mark.parametrize("then", ["completed", "withdrawn", "unassigned", "supplementation_requested"])
+async def test_no_alert_for_a_closed_unassigned_or_paused_case(
     hub_state: HubState, backend: Backend, then: str
 ) -> None:
     official = await official_in(hub_state, "deadline-official", "welfare")
