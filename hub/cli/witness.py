@@ -6,6 +6,7 @@ parse options and start it. The hub is configured with the vkey ``init`` prints 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 from typing import Annotated
@@ -126,7 +127,14 @@ def start_demo_witnesses(var_dir: Path, log_vkey: str, hub_port: int) -> list[su
         configured.append({"url": url, "vkey": cosigner_vkey(found, private.public_key())})
         console.print(f"Witness:    {url}  ({found}, pid {processes[-1].pid}, state {key_dir}/state.db)")
     os.environ["GONGYU_WITNESSES"] = json.dumps(configured)
+    # uvicorn re-raises the SIGTERM it caught once the hub has shut down; as SystemExit it unwinds through the
+    # demo's ``finally`` (which stops these processes) instead of killing the demo and orphaning them.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return processes
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def stop_demo_witnesses(processes: list[subprocess.Popen[bytes]]) -> None:
