@@ -136,3 +136,94 @@ async def seed_demo_desks(settings: Settings) -> list[DemoDesk]:
     finally:
         await engine.dispose()
     return desks
+
+
+# The README's proxy tour: resident2 files the food business report for resident1, with resident1's seal.
+PROXY_TOUR_FORM = "food_business_report"
+PROXY_TOUR_PRINCIPAL = "resident1"
+PROXY_TOUR_AGENT = "resident2"
+
+
+@dataclass(frozen=True)
+class DemoMandate:
+    mandate_id: str
+    principal: str
+    agent: str
+    document_types: tuple[str, ...]
+
+
+async def seed_demo_mandate(settings: Settings) -> DemoMandate | None:
+    """A live mandate from ``resident1`` to ``resident2`` covering the records the proxy tour's form
+    (``food_business_report``) reads, granted the way a resident grants one (``POST /v1/me/mandates``: the
+    audited consent path, the agent told), so the README's proxy tour needs no manual step. Idempotent: a
+    live mandate between the two that covers the form is kept. None when the demo residents do not exist
+    (a demo seeded without the sandbox). Runs after ``seed_demo_principals``."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from audit import AuditLog
+    from consent import ConsentService
+    from document_specs.forms import load_forms
+    from document_specs.loader import load_bundles, load_catalog
+    from hub.applications.proxy import held_mandate
+    from hub.auth.accounts import NumberSealer
+    from hub.auth.models import AccountRow
+    from hub.auth.tokens import AccountPrincipal
+    from hub.cli.accounts import DemoRefused
+    from hub.cli.common import open_sessions
+    from hub.consents import ConsentApp
+    from hub.consents.schemas import MandateIn
+    from hub.keys import load_keyring
+    from hub.signing import jws_signer
+    from hub.uow import Trail, transaction
+
+    if settings.is_production:
+        raise DemoRefused("demo mandates cannot be created in production")
+    catalog = load_catalog()
+    form = load_forms(catalog)[PROXY_TOUR_FORM]
+    documents = tuple(sorted({document_type for document_type, _ in form.prefill_documents()}))
+    keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
+    engine, sessions = open_sessions(settings)
+    try:
+        rules = ConsentService(
+            sealer=NumberSealer(keys.data_key),
+            sign_receipt=jws_signer(keys.token_key, "gongyu-consent-receipt+jws"),
+        )
+        consents = ConsentApp(
+            rules, Trail(AuditLog(sessions)), catalog, load_bundles(catalog), settings.public_url
+        )
+        async with transaction(sessions) as session:
+            rows = {
+                row.username: row
+                for row in (
+                    await session.execute(
+                        select(AccountRow).where(
+                            AccountRow.username.in_((PROXY_TOUR_PRINCIPAL, PROXY_TOUR_AGENT))
+                        )
+                    )
+                ).scalars()
+            }
+            grantor, agent = rows.get(PROXY_TOUR_PRINCIPAL), rows.get(PROXY_TOUR_AGENT)
+            if grantor is None or agent is None or not grantor.subject_commitment:
+                return None
+            held = await held_mandate(
+                session, agent.account_id, documents, principal_commitment=grantor.subject_commitment
+            )
+            if held is not None:
+                return DemoMandate(held.mandate_id, grantor.username, agent.username, documents)
+            principal = AccountPrincipal(
+                grantor.account_id,
+                grantor.role,
+                grantor.display_name,
+                grantor.org,
+                grantor.subject_commitment,
+            )
+            body = MandateIn(
+                agent_username=agent.username,
+                document_types=list(documents),
+                expires_at=datetime.now(UTC) + timedelta(days=365),
+            )
+            granted = await consents.grant_mandate(session, principal, body, f"demo-mandate-{uuid.uuid4()}")
+            return DemoMandate(str(granted["mandate_id"]), grantor.username, agent.username, documents)
+    finally:
+        await engine.dispose()

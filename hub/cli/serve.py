@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 
 from hub.cli.accounts import DEMO_ACCOUNTS, DEMO_CLIENTS, seed_demo_principals
 from hub.cli.common import console
-from hub.cli.sandbox import seed_demo_desks, seed_sandbox
+from hub.cli.sandbox import seed_demo_desks, seed_demo_mandate, seed_sandbox
 from hub.settings import Settings, sync_url
 
 
@@ -91,6 +91,7 @@ def demo(
         engine.dispose()
     asyncio.run(seed_demo_principals(settings, residents))
     desks = asyncio.run(seed_demo_desks(settings))  # officials in the forms' departments, a privacy officer
+    mandate = asyncio.run(seed_demo_mandate(settings))  # the README's proxy tour: resident2 for resident1
     from hub.issuance import fonts
 
     fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
@@ -113,6 +114,11 @@ def demo(
         console.print(
             f"resident{i} / resident{i}-demo  {resident['name_ko']}  {resident['resident_number']} "
             "(synthetic)"
+        )
+    if mandate is not None:
+        console.print(
+            f"mandate {mandate.mandate_id}  {mandate.principal} -> {mandate.agent} "
+            f"({', '.join(mandate.document_types)}; the proxy tour)"
         )
     if serve_after:
         from hub.notify.mail import MaildirSink
