@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,20 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audit import repository, stats_repository
 from audit.export import Manifest, csv_cell
 from audit.exports import SignedManifest
-
-__all__ = [
-    "DAY_ZONE",
-    "DELAY",
-    "LOOKUP_KINDS",
-    "SUPPRESS_BELOW",
-    "Cell",
-    "LookupStats",
-    "NotPublished",
-    "Overview",
-    "Refreshed",
-    "Share",
-    "StatsFormat",
-]
+from audit.stats_models import LookupStatDayRow
 
 StatsFormat = Literal["csv", "json"]
 DAY_ZONE: Final = timezone(timedelta(hours=9), "KST")  # the hub serves Korea: a day is a Korean day
@@ -72,7 +59,7 @@ LOOKUP_KINDS: Final = ("lookup", "preview", "application_prefill")
 MAX_DAYS: Final = 92  # one download covers at most a quarter: its body is hashed twice (body, manifest)
 DEFAULT_DAYS: Final = 7
 DATASET: Final = "gongyu-lookups-daily"
-KEPT_MANIFESTS: Final = 64
+KEPT: Final = 64  # manifests and page overviews kept, the least recently made dropped first
 CSV_COLUMNS: Final = ("day", "organisation", "document_type", "basis_kind", "outcome", "lookups")
 SUPPRESSED_TEXT: Final = f"<{SUPPRESS_BELOW}"
 
@@ -91,11 +78,6 @@ def last_closed_day(now: datetime) -> date:
 def last_published_day(now: datetime) -> date:
     """The newest day whose every instant lies at least :data:`DELAY` before ``now``."""
     return (now - DELAY).astimezone(DAY_ZONE).date() - timedelta(days=1)
-
-
-def shown(lookups: int) -> int | None:
-    """A cell as published: its count, or None (suppressed) below :data:`SUPPRESS_BELOW`."""
-    return lookups if lookups >= SUPPRESS_BELOW else None
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -151,6 +133,7 @@ class NotPublished(ValueError):
 
 
 Clock = Callable[[], datetime]
+_Kept = TypeVar("_Kept", SignedManifest, Overview)
 
 
 class LookupStats:
@@ -171,7 +154,7 @@ class LookupStats:
         self._sign = sign
         self._known = sorted(known_documents) if known_documents is not None else None
         self._now = clock
-        self._manifests: OrderedDict[tuple[object, ...], SignedManifest] = OrderedDict()
+        self._kept: OrderedDict[tuple[object, ...], SignedManifest | Overview] = OrderedDict()
 
     # -- counting ------------------------------------------------------------------------------------------
 
@@ -267,7 +250,7 @@ class LookupStats:
                     row.document_type or None,
                     row.basis_kind,
                     row.outcome,
-                    shown(row.lookups),
+                    row.lookups if row.lookups >= SUPPRESS_BELOW else None,  # suppressed below
                 )
                 for row in rows
             ]
@@ -314,20 +297,11 @@ class LookupStats:
     async def signed_manifest(self, first: date, last: date, fmt: StatsFormat) -> SignedManifest:
         """The manifest of the file for ``[first, last]`` and the hub's JWS over its canonical bytes.
 
-        Making one reads the whole file, so it is kept (a few dozen, newest used last) under the range and the
-        time each of its days was counted: a published day changes only when it is counted again, which
-        changes the key. Anyone asking for the same manifest again costs one small read.
+        Making one reads the whole file, so it is kept (see :meth:`_counted`): anyone asking for the same
+        manifest again costs one small read.
         """
-        async with self._sessions() as session:
-            counted = await stats_repository.days(session, first, min(last, last_published_day(self._now())))
-        key = (
-            first,
-            last,
-            fmt,
-            tuple((d.day, d.computed_at, d.lookups, d.cells, d.tree_size) for d in counted),
-        )
-        if (kept := self._manifests.get(key)) is not None:
-            self._manifests.move_to_end(key)
+        counted, key = await self._counted("manifest", first, last, fmt)
+        if isinstance(kept := self._kept.get(key), SignedManifest):
             return kept
         digest = hashlib.sha256()
         size = rows = 0
@@ -350,17 +324,37 @@ class LookupStats:
             "suppressed_below": str(SUPPRESS_BELOW),
         }
         manifest = Manifest(fmt, described, tree_size, root, rows, digest.hexdigest(), size)
-        signed = SignedManifest(manifest, self._sign(manifest.canonical()))
-        self._manifests[key] = signed
-        while len(self._manifests) > KEPT_MANIFESTS:
-            self._manifests.popitem(last=False)
-        return signed
+        return self._keep(key, SignedManifest(manifest, self._sign(manifest.canonical())))
+
+    async def _counted(self, *what: object) -> tuple[list[LookupStatDayRow], tuple[object, ...]]:
+        """The published counted days of ``[first, last]`` (``what[1:3]``) and a key for what is made of them.
+
+        A published day changes only when it is counted again, and the key holds each day's count time,
+        totals and tree size, so something kept under it is still right; a recount gives a new key.
+        """
+        first, last = what[1], what[2]
+        assert isinstance(first, date) and isinstance(last, date)
+        async with self._sessions() as session:
+            counted = list(
+                await stats_repository.days(session, first, min(last, last_published_day(self._now())))
+            )
+        days = tuple((d.day, d.computed_at, d.lookups, d.cells, d.tree_size) for d in counted)
+        return counted, (*what, days)
+
+    def _keep(self, key: tuple[object, ...], made: _Kept) -> _Kept:
+        self._kept[key] = made
+        while len(self._kept) > KEPT:
+            self._kept.popitem(last=False)
+        return made
 
     async def overview(self, first: date, last: date, top: int = 10) -> Overview:
         """The page's charts over ``[first, last]``: sums of published cells only (see the module doc)."""
         last = min(last, last_published_day(self._now()))
         if first > last:
             return Overview(None, None)
+        _, key = await self._counted("overview", first, last, top)
+        if isinstance(kept := self._kept.get(key), Overview):
+            return kept
         sums: dict[str, list[Share]] = {}
         async with self._sessions() as session:
             for dimension in ("day", *stats_repository.DIMENSIONS):
@@ -368,7 +362,7 @@ class LookupStats:
                 sums[dimension] = [Share(v, s, n) for v, s, n in found]
         organisations = sorted(sums["organisation"], key=lambda s: (-s.lookups, s.value))
         by_day = {s.value: s for s in sums["day"]}
-        return Overview(
+        made = Overview(
             first,
             last,
             by_day=[by_day.get(d.isoformat(), Share(d.isoformat(), 0, 0)) for d in _days(first, last)],
@@ -378,6 +372,7 @@ class LookupStats:
             by_organisation=organisations[:top],
             organisations=len(organisations),
         )
+        return self._keep(key, made)
 
 
 def _aware(moment: datetime) -> datetime:
