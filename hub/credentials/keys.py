@@ -53,7 +53,8 @@ class IssuerKey:
 
     def public_jwk(self) -> dict[str, Any]:
         public = ec_public_jwk(self.private_key.public_key())
-        return {**public, "kid": self.kid, "alg": ALG, "use": "sig"}
+        # ``gongyu_purpose`` tells it apart in the hub's combined JWKS (/.well-known/gongyu/keys).
+        return {**public, "kid": self.kid, "alg": ALG, "use": "sig", "gongyu_purpose": "credential-issuer"}
 
 
 def issuer_key_path(key_dir: Path) -> Path:

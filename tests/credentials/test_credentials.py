@@ -226,6 +226,8 @@ async def test_a_revoked_credential_is_reported_revoked_and_its_status_bit_is_se
     # The public status list says so, signed with the key the issuer metadata publishes.
     token = (await api.get(uri.removeprefix(hub_state.settings.public_url))).text
     jwks = (await api.get("/.well-known/jwt-vc-issuer")).json()["jwks"]["keys"]
+    combined = (await api.get("/.well-known/gongyu/keys")).json()["keys"]
+    assert [k for k in combined if k.get("gongyu_purpose") == "credential-issuer"] == jwks
     public = jwt.PyJWK(jwks[0], algorithm="ES256").key
     assert jwt.get_unverified_header(token)["typ"] == "statuslist+jwt"
     assert status_list.status_at(status_list.read(token, uri, public), idx) == status_list.INVALID
