@@ -119,3 +119,23 @@ def test_state_survives_a_restart(tmp_path: Path, log: MemoryLog) -> None:
     again = Witness("w1.test/witness", Ed25519PrivateKey.generate(), WitnessState(witness.state.path))
     log.append(1)
     assert again.add_checkpoint(encode_add_checkpoint(0, [], log.note())).status == 409
+
+
+def test_racing_submissions_from_the_same_size_cannot_roll_the_witness_back(
+    tmp_path: Path, log: MemoryLog
+) -> None:
+    """tlog-witness: checking ``old`` and storing the new size are one step, so of two requests from the same
+    size exactly one is cosigned, the other gets 409, and the stored size is the winner's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    witness = make_witness(tmp_path, log)
+    log.append(4)
+    assert witness.add_checkpoint(encode_add_checkpoint(0, [], log.note())).status == 200
+    log.append(6)
+    bodies = [encode_add_checkpoint(4, log.proof(4, size), log.note(size)) for size in (5, 10)] * 10
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(witness.add_checkpoint, bodies))
+    won = [size for size, reply in zip([5, 10] * 10, replies, strict=True) if reply.status == 200]
+    assert len(won) == 1 and all(r.status in (200, 409) for r in replies)
+    held = witness.state.cosigned(log.origin)
+    assert held is not None and held.size == won[0]
