@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -132,10 +132,17 @@ class Settings(BaseSettings):
     # worker's claims are taken over when the lease runs out), and how often a failing delivery is retried
     # (exponential back-off from the base, with jitter) before it becomes a dead letter.
     notify_interval_seconds: float = Field(default=0.5, ge=0, le=60)
-    notify_batch_size: int = Field(default=100, ge=1, le=10_000)
-    # Deliveries in flight at once per worker on PostgreSQL (one recipient's messages stay in order); 1 until
-    # a quiet-machine run of `python -m loadtests.bench_notify` shows more helps (docs/performance.md).
-    notify_concurrency: int = Field(default=1, ge=1, le=64)
+    # ``GONGYU_NOTIFY_BATCH`` (or ``GONGYU_NOTIFY_BATCH_SIZE``): a batch costs one claim and one record
+    # whatever its size, so larger batches make each message cheaper (docs/performance.md).
+    notify_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        validation_alias=AliasChoices("notify_batch_size", "GONGYU_NOTIFY_BATCH", "GONGYU_NOTIFY_BATCH_SIZE"),
+    )
+    # Deliveries in flight at once per worker: webhooks of a batch side by side (as many connections per
+    # endpoint), e-mails on PostgreSQL with one resident's in order. 1 sends one after the other.
+    notify_concurrency: int = Field(default=16, ge=1, le=64)
     notify_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     notify_max_attempts: int = Field(default=8, ge=1, le=100)
     notify_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)

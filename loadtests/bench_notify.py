@@ -71,9 +71,24 @@ def _process(args: list[str], env: dict[str, str], log_path: Path) -> Iterator[s
         log.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (``/proc/<pid>/stat`` utime + stime), 0 if gone.
+
+    Wall-clock rates swing with whatever else the shared box runs; CPU-seconds per delivery do much less.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat(5)
+
+
 @contextmanager
-def workers(n: int, env: dict[str, str], tmp: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``n`` real ``gongyu worker`` processes, polling every 50 ms when idle."""
+def workers(n: int, env: dict[str, str], tmp: Path, cpu: list[float] | None = None) -> Iterator[list[int]]:
+    """``n`` real ``gongyu worker`` processes, polling every 50 ms when idle; their pids.
+
+    ``cpu``, if given, receives each worker's CPU-seconds, read just before it is stopped.
+    """
     with ExitStack() as stack:
         procs = [
             stack.enter_context(
@@ -81,7 +96,11 @@ def workers(n: int, env: dict[str, str], tmp: Path) -> Iterator[list[subprocess.
             )
             for i in range(n)
         ]
-        yield procs
+        try:
+            yield [p.pid for p in procs]
+        finally:
+            if cpu is not None:
+                cpu.extend(cpu_seconds(p.pid) for p in procs)
 
 
 @contextmanager
@@ -102,6 +121,19 @@ def receiver(port: int, tmp: Path) -> Iterator[str]:
                     raise SystemExit("bench: the webhook receiver did not start") from None
                 time.sleep(0.2)
         yield url
+
+
+def wait_started(tmp: Path, n: int) -> None:
+    """Until each worker said it is delivering (imports done, loop running), at most 60 s."""
+    deadline = time.monotonic() + 60
+    logs = [tmp / f"worker{i}.log" for i in range(n)]
+    while time.monotonic() < deadline:
+        if all(b"delivering" in log.read_bytes() for log in logs if log.exists()) and all(
+            log.exists() for log in logs
+        ):
+            return
+        time.sleep(0.1)
+    raise SystemExit("bench: the workers did not start")
 
 
 def _stats(url: str) -> dict[str, int]:
@@ -205,10 +237,14 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, Any]:
             env,
         )
         # 1. Webhook deliveries/s.
-        enqueued = enqueue_webhooks(db, client["client_id"], args.webhooks)
-        print(f"bench: {args.webhooks} webhooks queued; starting {args.workers} workers", file=sys.stderr)
-        with workers(args.workers, env, tmp):
+        cpu: list[float] = []
+        with workers(args.workers, env, tmp, cpu) as pids:
+            wait_started(tmp, args.workers)
+            idle_cpu = [cpu_seconds(pid) for pid in pids]  # start-up (imports, pools) is not delivery
+            enqueued = enqueue_webhooks(db, client["client_id"], args.webhooks)
+            print(f"bench: {args.webhooks} webhooks queued for {args.workers} workers", file=sys.stderr)
             drained = wait_drained(db, enqueued, "webhook")
+        worker_cpu = sum(cpu) - sum(idle_cpu)
         first, last, delivered = _scalar(
             db,
             "SELECT min(delivered_at), max(delivered_at), count(*) FROM outbox"
@@ -226,6 +262,8 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, Any]:
             "per_s": round((delivered - 1) / seconds, 1) if seconds else 0.0,
             "received": stats["received"],
             "distinct_received": stats["distinct"],
+            "worker_cpu_s": round(worker_cpu, 2),
+            "worker_cpu_s_per_1000": round(1000 * worker_cpu / delivered, 3) if delivered else None,
         }
         print(f"bench: webhooks {json.dumps(out['webhooks'])}", file=sys.stderr, flush=True)
         if args.webhooks_only:
@@ -278,6 +316,10 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> None:
         f"  webhook deliveries   {hooks['per_s']:8.1f}/s  ({hooks['delivered']}/{hooks['queued']} in "
         f"{hooks['seconds']} s; receiver got {hooks['received']}, {hooks['distinct_received']} distinct)  "
         f"target >= {TARGET_DELIVERIES:.0f}/s [{verdict(hooks['per_s'] >= TARGET_DELIVERIES)}]"
+    )
+    print(
+        f"  worker CPU           {hooks['worker_cpu_s']:8.2f} s  "
+        f"({hooks['worker_cpu_s_per_1000']} CPU-s per 1,000 deliveries, all workers)"
     )
     if "lookups_on" in out:
         _report_lookups(out)

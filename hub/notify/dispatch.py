@@ -10,6 +10,16 @@ the stable ``message_id`` lets a receiver drop a duplicate.
 A failed delivery is retried with exponential back-off and jitter (so messages that failed together do not
 retry together); after ``max_attempts`` the message is a dead letter (``permanent-failure``), kept with its
 last error for operators.
+
+A batch costs a fixed number of statements, not a number per message (issue 12 asks 1,000 webhooks/s of two
+workers on two cores, and a lookup pays for every round trip its notice causes): one claim, then the
+deliveries, then one transaction recording how each ended, with every delivered row in one UPDATE (one commit,
+so one WAL flush, for the whole batch). Inbox rows need no work of their own: delivering one *is* that status
+change, and their account is looked up by the same UPDATE. Webhooks (:class:`BatchChannel`) read their
+endpoints once per batch and are POSTed side by side, up to ``concurrency`` at once. Other channels (e-mail)
+deliver each message in a transaction of its own, as their digests need, and are recorded with the batch.
+A worker killed between a delivery and that record has delivered at least once: the lease runs out, the
+message is sent again under the same ``message_id``.
 """
 
 from __future__ import annotations
@@ -20,12 +30,12 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audit.events import utcnow
@@ -45,6 +55,12 @@ from hub.settings import Settings
 from hub.uow import transaction
 
 log = logging.getLogger("gongyu.notify")
+
+# After a batch smaller than ``batch_size`` the outbox is drained: wait this long (at most the poll interval)
+# before claiming again, so a trickle of notices (one per lookup) is delivered in batches, not one by one.
+LINGER_SECONDS: Final = 0.05
+# An idle worker polls less and less often, from its interval up to this (or the interval, if longer).
+IDLE_CAP_SECONDS: Final = 1.0
 
 
 class PermanentFailure(Exception):
@@ -92,6 +108,21 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A channel whose delivery needs no database work per message (webhooks): what it needs from the
+    database is read once for the whole batch (:meth:`prepare`, in a read-only session closed before the
+    network), and each message is then only sent (:meth:`send`), several at once."""
+
+    async def prepare(self, session: AsyncSession, messages: Sequence[Message]) -> Any:
+        """What :meth:`send` needs for these messages (a channel-specific value)."""
+        ...
+
+    async def send(self, message: Message, prepared: Any) -> str | None:
+        """Deliver ``message`` with what :meth:`prepare` read; raise as :meth:`Channel.deliver` does."""
+        ...
+
+
 class InboxChannel:
     """Delivery to the inbox is the status change itself: the row becomes visible to its resident.
 
@@ -119,6 +150,30 @@ class InboxChannel:
             .limit(1)
         )
         return found.scalar_one_or_none()
+
+
+def _bulk_inbox(channel: Channel | None, message: Message) -> bool:
+    """A resident's notice to the plain inbox, whose delivery the recording UPDATE does by itself. A subclass
+    that overrides ``deliver`` (as tests do, to watch or fail deliveries) is called per message like any
+    channel, and so is a staff account's notice (rare; its account must still be active)."""
+    return (
+        isinstance(channel, InboxChannel)
+        and type(channel).deliver is InboxChannel.deliver
+        and not (message.subject_commitment is None and message.account_id is not None)
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery ended, to be recorded with the rest of its batch."""
+
+    message: Message
+    status: str
+    account_id: str | None = None
+    resolve_account: bool = False  # the inbox: the recording UPDATE looks the account up itself
+    settled: bool = False  # already recorded delivered (by its own transaction, or with a digest)
+    until: datetime | None = None  # deferred: due again then
+    error: str | None = None
 
 
 @dataclass
@@ -183,47 +238,48 @@ class Dispatcher:
     async def claim(self) -> list[Message]:
         """Take up to ``batch_size`` due messages under a lease, committed before any delivery starts."""
         now = self.clock()
+        claim = (
+            update(OutboxRow)
+            .values(
+                status=SENDING,
+                claimed_until=now + self.lease,
+                claimed_by=self.worker_id,
+                attempts=OutboxRow.attempts + 1,
+            )
+            .returning(
+                OutboxRow.seq,
+                OutboxRow.message_id,
+                OutboxRow.event_id,
+                OutboxRow.kind,
+                OutboxRow.channel,
+                OutboxRow.subject_commitment,
+                OutboxRow.params,
+                OutboxRow.attempts,
+                OutboxRow.created_at,
+                OutboxRow.account_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        candidates = select(OutboxRow.seq).where(_due(now)).order_by(OutboxRow.next_attempt_at)
+        candidates = candidates.limit(self.batch_size)
         async with transaction(self.sessions) as session:
-            # A read first: an idle poll takes no write lock (SQLite has one writer for the whole file).
-            candidates = select(OutboxRow.seq).where(_due(now)).order_by(OutboxRow.next_attempt_at)
-            candidates = candidates.limit(self.batch_size)
-            chosen: Any
             if session.get_bind().dialect.name == "postgresql":
-                # Lock the batch first, then update exactly those rows. Inside the UPDATE, PostgreSQL may
-                # rescan a ``LIMIT ... SKIP LOCKED`` subquery, which then skips the rows this very statement
-                # already updated and hands over the next ones: one claim took every due row, not a batch.
-                locked = await session.execute(candidates.with_for_update(skip_locked=True))
-                chosen = list(locked.scalars())
-                if not chosen:
-                    return []
+                # One statement: lock the batch in a materialised CTE (evaluated once), then update exactly
+                # those rows. A ``WHERE seq IN (... LIMIT ... SKIP LOCKED)`` subquery instead may be rescanned
+                # inside the UPDATE, skip the rows this very statement already updated and hand over the next
+                # ones: one claim took every due row, not a batch.
+                chosen = (
+                    candidates.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+                )
+                claimed = await session.execute(claim.where(OutboxRow.seq == chosen.c.seq))
             else:
+                # A read first: an idle poll takes no write lock (SQLite has one writer for the whole file).
                 probe = await session.execute(select(OutboxRow.seq).where(_due(now)).limit(1))
                 if probe.first() is None:
                     return []
-                chosen = candidates.scalar_subquery()
-            claimed = await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq.in_(chosen), _due(now))
-                .values(
-                    status=SENDING,
-                    claimed_until=now + self.lease,
-                    claimed_by=self.worker_id,
-                    attempts=OutboxRow.attempts + 1,
+                claimed = await session.execute(
+                    claim.where(OutboxRow.seq.in_(candidates.scalar_subquery()), _due(now))
                 )
-                .returning(
-                    OutboxRow.seq,
-                    OutboxRow.message_id,
-                    OutboxRow.event_id,
-                    OutboxRow.kind,
-                    OutboxRow.channel,
-                    OutboxRow.subject_commitment,
-                    OutboxRow.params,
-                    OutboxRow.attempts,
-                    OutboxRow.created_at,
-                    OutboxRow.account_id,
-                )
-                .execution_options(synchronize_session=False)
-            )
             rows = claimed.all()
         return [
             Message(
@@ -244,99 +300,244 @@ class Dispatcher:
         ]
 
     async def deliver(self, message: Message) -> str:
-        """Deliver one claimed message in a transaction of its own; the status it ends in."""
-        channel = self.channels.get(message.channel)
-        try:
-            async with transaction(self.sessions) as session:
-                if channel is None:
-                    raise PermanentFailure(f"no channel {message.channel!r}")
-                account_id = await channel.deliver(session, message)
-                done = await session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
-                    .values(
-                        status=DELIVERED,
-                        delivered_at=self.clock(),
-                        account_id=account_id,
-                        code_hash=codes.code_hash(message.code),
-                        claimed_until=None,
-                        last_error=None,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if done.rowcount == 0:  # type: ignore[attr-defined]
-                    # Our lease ran out and another worker took the message over: it finishes it, not us.
-                    log.warning("notify: lost the lease of %s", message.message_id)
-            return DELIVERED
-        except Settled:
-            return DELIVERED
-        except Deferred as deferred:
-            return await self._defer(message, deferred.until)
-        except PermanentFailure as exc:
-            return await self._failed(message, str(exc), permanent=True)
-        except Exception as exc:  # any other failure is worth another try, until the attempts run out
+        """Deliver one claimed message and record how it went; the status it ends in."""
+        outcome = await self._attempt(message)
+        await self._record([outcome])
+        return outcome.status
+
+    def _ended(self, message: Message, exc: Exception) -> Outcome:
+        """The outcome a channel's exception means: deferred, settled, dead, or to be retried later."""
+        if isinstance(exc, Settled):
+            return Outcome(message, DELIVERED, settled=True)
+        if isinstance(exc, Deferred):
+            return Outcome(message, CREATED, until=exc.until)
+        permanent = isinstance(exc, PermanentFailure)
+        if not permanent:  # any other failure is worth another try, until the attempts run out
             log.warning("notify: delivery of %s failed: %r", message.message_id, exc)
-            return await self._failed(message, repr(exc), permanent=False)
+        dead = permanent or message.attempts >= self.retry.max_attempts
+        error = str(exc) if permanent else repr(exc)
+        return Outcome(message, PERMANENT_FAILURE if dead else TEMPORARY_FAILURE, error=error[:500])
 
-    async def _defer(self, message: Message, until: datetime) -> str:
-        """Back to ``created``, due at ``until``; the claim's attempt is given back (nothing was tried)."""
+    async def _attempt(self, message: Message) -> Outcome:
+        """Deliver one message; its outcome, recorded by :meth:`_record` unless ``settled``.
+
+        The inbox needs nothing here. Any other channel runs in a transaction of its own (for its reads and
+        writes), which also records the delivery: e-mail (slow anyway) and channels tests wrap.
+        """
+        channel = self.channels.get(message.channel)
+        if _bulk_inbox(channel, message):
+            if message.subject_commitment is None:
+                return self._ended(message, PermanentFailure("no recipient"))
+            return Outcome(message, DELIVERED, resolve_account=True)
+        try:
+            if channel is None:
+                raise PermanentFailure(f"no channel {message.channel!r}")
+            async with transaction(self.sessions) as session:
+                account_id = await channel.deliver(session, message)
+                # Recorded in the channel's own transaction, as it wrote: a digest's gathering must see this
+                # message delivered the moment its mail went out, or a later notice could gather it again.
+                done = Outcome(message, DELIVERED, account_id=account_id)
+                if not await self._mark_delivered(session, [done], self.clock()):
+                    log.warning("notify: lost the lease of %s", message.message_id)
+            return Outcome(message, DELIVERED, settled=True)
+        except Exception as exc:
+            return self._ended(message, exc)
+
+    async def _send_all(
+        self, channel: BatchChannel, messages: list[Message], slots: asyncio.Semaphore
+    ) -> list[Outcome]:
+        """A batch channel's messages: what they need read once, then sent side by side (no order among them:
+        a retry reorders them anyway, and each carries its time)."""
+        try:
+            async with self.sessions() as session:  # read only; closed (rolled back) before the network
+                prepared = await channel.prepare(session, messages)
+        except Exception as exc:
+            return [self._ended(message, exc) for message in messages]
+
+        async def one(message: Message) -> Outcome:
+            async with slots:
+                try:
+                    return Outcome(message, DELIVERED, account_id=await channel.send(message, prepared))
+                except Exception as exc:
+                    return self._ended(message, exc)
+
+        return list(await asyncio.gather(*(one(message) for message in messages)))
+
+    async def _record(self, outcomes: Sequence[Outcome]) -> None:
+        """Write how a batch went, in one transaction: all delivered rows in one statement, then the rest.
+
+        Every UPDATE is guarded by ``claimed_by``: a worker whose lease ran out (and whose messages another
+        worker took over) changes nothing.
+        """
+        delivered = [o for o in outcomes if o.status == DELIVERED and not o.settled]
+        others = [o for o in outcomes if o.status != DELIVERED]
+        if not delivered and not others:
+            return
+        now = self.clock()
+        table = cast(Table, OutboxRow.__table__)
         async with transaction(self.sessions) as session:
-            await session.execute(
+            if delivered:
+                done = await self._mark_delivered(session, delivered, now)
+                if done < len(delivered):
+                    # Our lease ran out and another worker took the message over: it finishes it, not us.
+                    log.warning("notify: lost the lease of %d message(s)", len(delivered) - done)
+            deferred = [o for o in others if o.status == CREATED]
+            if deferred:  # back to ``created``; the claim's attempt is given back (nothing was tried)
+                await session.execute(
+                    update(table)
+                    .where(table.c.seq == bindparam("b_seq"), table.c.claimed_by == self.worker_id)
+                    .values(
+                        status=CREATED,
+                        next_attempt_at=bindparam("b_until"),
+                        claimed_until=None,
+                        attempts=table.c.attempts - 1,
+                    ),
+                    [{"b_seq": o.message.seq, "b_until": o.until} for o in deferred],
+                )
+            failed = [o for o in others if o.status != CREATED]
+            if failed:
+                await session.execute(
+                    update(table)
+                    .where(table.c.seq == bindparam("b_seq"), table.c.claimed_by == self.worker_id)
+                    .values(
+                        status=bindparam("b_status"),
+                        next_attempt_at=bindparam("b_next"),
+                        claimed_until=None,
+                        last_error=bindparam("b_error"),
+                    ),
+                    [
+                        {
+                            "b_seq": o.message.seq,
+                            "b_status": o.status,
+                            "b_next": now
+                            + timedelta(
+                                seconds=0
+                                if o.status == PERMANENT_FAILURE
+                                else self.retry.delay(o.message.attempts)
+                            ),
+                            "b_error": o.error,
+                        }
+                        for o in failed
+                    ],
+                )
+
+    async def _mark_delivered(self, session: AsyncSession, delivered: list[Outcome], now: datetime) -> int:
+        """Set every delivered row of a batch to ``delivered``; how many rows this worker still held.
+
+        The inbox's account is looked up by the UPDATE itself (the resident's account at delivery, as
+        ``InboxChannel.deliver`` reads it); the verification code's hash is the one per-row value computed
+        here. On PostgreSQL one statement for the batch (arrays unnested); SQLite, in process, row by row.
+        """
+        hashes = [codes.code_hash(o.message.code) for o in delivered]
+        if session.get_bind().dialect.name == "postgresql":
+            found = await session.execute(
+                text(
+                    "UPDATE outbox AS o SET status = :delivered, delivered_at = :now, claimed_until = NULL,"
+                    " last_error = NULL, code_hash = v.code_hash,"
+                    " account_id = CASE WHEN v.resolve THEN (SELECT a.account_id FROM accounts AS a"
+                    "   WHERE a.subject_commitment = o.subject_commitment AND a.role = 'resident' LIMIT 1)"
+                    "   ELSE v.account_id END"
+                    " FROM unnest(CAST(:seqs AS bigint[]), CAST(:hashes AS text[]),"
+                    "   CAST(:accounts AS text[]), CAST(:resolve AS boolean[]))"
+                    "   AS v(seq, code_hash, account_id, resolve)"
+                    " WHERE o.seq = v.seq AND o.claimed_by = :worker"
+                    " RETURNING o.seq"
+                ),
+                {
+                    "delivered": DELIVERED,
+                    "now": now,
+                    "seqs": [o.message.seq for o in delivered],
+                    "hashes": hashes,
+                    "accounts": [o.account_id for o in delivered],
+                    "resolve": [o.resolve_account for o in delivered],
+                    "worker": self.worker_id,
+                },
+            )
+            return len(found.all())
+        account = (
+            select(AccountRow.account_id)
+            .where(
+                AccountRow.subject_commitment == OutboxRow.subject_commitment, AccountRow.role == "resident"
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        done = 0
+        for outcome, digest in zip(delivered, hashes, strict=True):
+            result = await session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
+                .where(OutboxRow.seq == outcome.message.seq, OutboxRow.claimed_by == self.worker_id)
                 .values(
-                    status=CREATED,
-                    next_attempt_at=until,
+                    status=DELIVERED,
+                    delivered_at=now,
+                    account_id=account if outcome.resolve_account else outcome.account_id,
+                    code_hash=digest,
                     claimed_until=None,
-                    attempts=OutboxRow.attempts - 1,
+                    last_error=None,
                 )
                 .execution_options(synchronize_session=False)
             )
-        return CREATED
-
-    async def _failed(self, message: Message, error: str, *, permanent: bool) -> str:
-        dead = permanent or message.attempts >= self.retry.max_attempts
-        status = PERMANENT_FAILURE if dead else TEMPORARY_FAILURE
-        next_at = self.clock() + timedelta(seconds=0 if dead else self.retry.delay(message.attempts))
-        async with transaction(self.sessions) as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.seq == message.seq, OutboxRow.claimed_by == self.worker_id)
-                .values(status=status, next_attempt_at=next_at, claimed_until=None, last_error=error[:500])
-                .execution_options(synchronize_session=False)
-            )
-        return status
+            done += result.rowcount  # type: ignore[attr-defined]
+        return done
 
     async def run_once(self) -> int:
-        """Claim one batch and deliver it; how many messages were claimed.
+        """Claim one batch, deliver it and record it; how many messages were claimed.
 
-        One at a time, a delivery waits for its database round trips and its receiver before the next one
-        starts (issue 12 asks 1,000 webhooks/s of two workers). On PostgreSQL up to ``concurrency``
-        deliveries run at once, each in its own transaction as before; messages to one recipient (a
-        resident, or a client's endpoint) stay in order, one after the other, so a receiver and a digest
-        see them as before. SQLite has one writer, so there they go one by one.
+        The inbox's rows are delivered by the record itself. A batch channel's messages (webhooks) go out up
+        to ``concurrency`` at once. Messages of other channels are delivered one by one, or on PostgreSQL up
+        to ``concurrency`` at once with one recipient's messages in order (a digest gathers a resident's
+        e-mails: two of them at once would race for the same rows); SQLite has one writer.
         """
         batch = await self.claim()
-        if self.concurrency <= 1 or len(batch) <= 1 or not _postgres(self.sessions):
-            for message in batch:
-                await self.deliver(message)
-            return len(batch)
+        if not batch:
+            return 0
+        slots = asyncio.Semaphore(max(1, self.concurrency))
+        outcomes: list[Outcome] = []
+        bulk: dict[str, tuple[BatchChannel, list[Message]]] = {}
         queues: dict[tuple[str, str], list[Message]] = {}
         for message in batch:  # claim() returns them in seq order
-            recipient = message.subject_commitment or str(message.params.get("client_id", ""))
-            queues.setdefault((message.channel, recipient), []).append(message)
-        slots = asyncio.Semaphore(self.concurrency)
+            channel = self.channels.get(message.channel)
+            if _bulk_inbox(channel, message):
+                outcomes.append(await self._attempt(message))
+            elif isinstance(channel, BatchChannel):
+                bulk.setdefault(message.channel, (channel, []))[1].append(message)
+            else:
+                recipient = (
+                    message.subject_commitment
+                    or message.account_id
+                    or str(message.params.get("client_id", ""))
+                )
+                queues.setdefault((message.channel, recipient), []).append(message)
+        side_by_side = self.concurrency > 1 and _postgres(self.sessions)
 
-        async def in_order(messages: list[Message]) -> None:
-            async with slots:
-                for message in messages:
-                    await self.deliver(message)
+        async def in_order(messages: list[Message]) -> list[Outcome]:
+            ended = []
+            for message in messages:
+                if side_by_side:
+                    async with slots:
+                        ended.append(await self._attempt(message))
+                else:
+                    ended.append(await self._attempt(message))
+            return ended
 
-        await asyncio.gather(*(in_order(messages) for messages in queues.values()))
+        jobs: list[Awaitable[list[Outcome]]] = [
+            self._send_all(channel, messages, slots) for channel, messages in bulk.values()
+        ]
+        if side_by_side:
+            jobs += [in_order(messages) for messages in queues.values()]
+            for ended in await asyncio.gather(*jobs):
+                outcomes += ended
+        else:
+            for ended in await asyncio.gather(*jobs):
+                outcomes += ended
+            for messages in queues.values():
+                outcomes += await in_order(messages)
+        await self._record(outcomes)
         return len(batch)
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set: batch after batch while there is work, else a pause of ``interval``.
+        """Deliver until ``stop`` is set: batch after batch while there is work, else a pause of ``interval``
+        or longer (see :meth:`_deliver_until`).
 
         A failing database does not end the loop (the next poll tries again); a claim lost that way expires.
         The consent sweep runs beside it, in a task of its own, so recording a backlog of consent moments
@@ -366,16 +567,27 @@ class Dispatcher:
                 pass
 
     async def _deliver_until(self, interval: float, stop: asyncio.Event) -> None:
+        """Adaptive polling: a full batch is followed at once by the next claim; a partial one (the outbox
+        is drained) by a short linger, so the notices that trickle in meanwhile go out as one batch rather
+        than one claim and one commit each; an empty poll by a pause that doubles, from ``interval`` up to
+        :data:`IDLE_CAP_SECONDS`, so an idle worker costs next to nothing and still answers within a second.
+        """
+        idle = interval
         while not stop.is_set():
             try:
                 claimed = await self.run_once()
             except Exception:
                 log.exception("notify: dispatch failed")
                 claimed = 0
-            if claimed:
+            if claimed >= self.batch_size:
+                idle = interval
                 continue
+            if claimed:
+                idle, pause = interval, min(interval, LINGER_SECONDS)
+            else:
+                pause, idle = idle, min(max(interval, IDLE_CAP_SECONDS), idle * 2)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=pause)
             except TimeoutError:
                 pass
 
@@ -418,7 +630,9 @@ def from_settings(
     from hub.notify.ssrf import Policy
     from hub.notify.webhooks import WEBHOOK, WebhookChannel
 
-    channels[WEBHOOK] = WebhookChannel(code_key, policy=Policy.from_settings(settings))
+    channels[WEBHOOK] = WebhookChannel(
+        code_key, policy=Policy.from_settings(settings), max_connections=settings.notify_concurrency
+    )
     from audit import AuditLog
     from hub.notify.sweep import sweep
     from hub.uow import Trail
