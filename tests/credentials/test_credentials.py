@@ -18,16 +18,19 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from asgi_lifespan import LifespanManager
 from jwcrypto.jwk import JWK
 from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from document_specs.loader import SpecCatalog, load_catalog
+from hub.app import create_app
 from hub.cli import app as cli
 from hub.credentials import holder, status_list
 from hub.notify.models import OutboxRow
-from hub.state import HubState
+from hub.state import HubState, build_state
 from tests.conftest import Backend, account_bearer, audit_rows
 from tests.helpers.problems import assert_problem
 
@@ -260,6 +263,39 @@ async def test_issuance_is_audited_after_its_audited_lookup(
             await session.scalars(select(OutboxRow).where(OutboxRow.event_id == event["event_id"]))
         ).all()
     assert [(n.kind, n.channel) for n in notices] == [("credential_issuance", "inbox")]
+
+
+async def test_a_document_that_is_not_issuable_is_refused_on_the_record_without_a_lookup(
+    backend: Backend,
+) -> None:
+    catalog = load_catalog()
+    specs = {name: catalog[name] for name in catalog}
+    specs[DOCUMENT] = specs[DOCUMENT].model_copy(update={"issuable": False})
+    state = build_state(backend.settings, catalog=SpecCatalog(specs, catalog.sources))
+    try:
+        async with LifespanManager(create_app(backend.settings, state=state)) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+                response = await client.post(
+                    "/v1/me/credentials",
+                    headers=account_bearer(state, "resident0"),
+                    json={
+                        "document_type": DOCUMENT,
+                        "view": "basic",
+                        "holder_jwk": holder.public_jwk(holder.keygen()),
+                    },
+                )
+    finally:
+        await state.close()
+    body = assert_problem(response, 422, "document-not-issuable")
+    rows = audit_rows(backend)
+    event = next(r for r in rows if r["event_id"] == body["audit_event_id"])
+    assert (event["kind"], event["outcome"], event["reason"]) == (
+        "credential_issuance",
+        "denied",
+        "not_issuable",
+    )
+    assert not [r for r in rows if r["request_id"] == event["request_id"] and r["kind"] == "lookup"]
 
 
 async def test_another_resident_cannot_revoke_or_see_my_credential(
