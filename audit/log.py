@@ -6,7 +6,11 @@ Any failure surfaces as ``AuditUnavailable``; callers must then return no data (
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from audit import repository
 from audit.events import AuditEvent, EventRef
@@ -38,8 +42,65 @@ class AuditLog:
         seq = await repository.insert_event(session, event)
         return EventRef(event_id=event.event_id, seq=seq)
 
+    async def append_with(
+        self,
+        executor: AsyncSession | AsyncConnection,
+        event: AuditEvent,
+        companion: Insert,
+        params: Mapping[str, Any],
+    ) -> EventRef:
+        """Insert ``event`` and a caller's ``companion`` write (named parameters ``params``) together.
+
+        On PostgreSQL the companion rides along as a data-modifying CTE of the event's INSERT: one
+        statement, one round trip, one plan, and the two rows cannot exist one without the other even
+        outside a transaction. SQLite has no DML in CTEs: there they are two statements, which the caller's
+        transaction (or :meth:`append_alone`'s) binds together.
+        """
+        values = repository.event_params(event)
+        if _dialect(executor) == "postgresql":
+            joined = _JOINED.get(id(companion))
+            if joined is None:
+                joined = _JOINED[id(companion)] = (
+                    companion,
+                    repository.INSERT_EVENT_BOUND.add_cte(companion.cte("companion")),
+                )
+            seq = (await executor.execute(joined[1], {**values, **params})).scalar_one()
+        else:
+            seq = (await executor.execute(repository.INSERT_EVENT_BOUND, values)).scalar_one()
+            await executor.execute(companion, dict(params))
+        return EventRef(event_id=event.event_id, seq=int(seq))
+
+    async def append_alone(self, event: AuditEvent, companion: Insert, params: Mapping[str, Any]) -> EventRef:
+        """:meth:`append_with` as a unit of work of its own, durable when this returns.
+
+        On PostgreSQL, an autocommitted single statement: no BEGIN and no COMMIT round trips, which is what
+        the lookup (whose only write is its event) pays on every request. Any failure raises
+        ``AuditUnavailable``: the caller must then answer nothing (fail closed).
+        """
+        try:
+            async with self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await self.append_with(autocommit, event, companion, params)
+                ref = await self.append_with(conn, event, companion, params)
+                await conn.commit()
+                return ref
+        except Exception as exc:  # any failure at all means the event is not durable: fail closed
+            raise AuditUnavailable(type(exc).__name__) from None
+
     async def recent(self, limit: int = 20) -> list[dict[str, object]]:
         """The newest events, newest first, as plain dicts (for operators' terminals and tests)."""
         async with self._sessions() as session:
             rows = await repository.recent_events(session, limit)
         return [repository.row_dict(row) for row in rows]
+
+
+# Companion statement (by identity; callers pass module-level constants) -> the joined statement. The
+# companion is kept in the value so its id cannot be reused by another object while the entry lives.
+_JOINED: dict[int, tuple[Insert, Insert]] = {}
+
+
+def _dialect(executor: AsyncSession | AsyncConnection) -> str:
+    if isinstance(executor, AsyncConnection):
+        return executor.dialect.name
+    return executor.get_bind().dialect.name

@@ -32,11 +32,28 @@ from audit.tree import NodeId
 
 # One statement object for every append: SQLAlchemy caches its compiled form.
 _INSERT_EVENT = insert(AuditEventRow).returning(AuditEventRow.seq)
+_EVENT_COLUMNS = (
+    "event_id", "occurred_at", "kind", "actor_kind", "actor_id", "actor_org", "subject_commitment",
+    "document_type", "view", "fields", "purpose_code", "purpose_text", "basis", "outcome", "reason",
+    "request_id", "visible_from",
+)  # fmt: skip
+EVENT_PARAM_PREFIX = "ev_"
+# The same append with every value a named parameter (``ev_<column>``), so that a caller can attach a
+# companion write as a CTE and send both in one statement (``hub.uow``: the event and its notices).
+# Core, not ORM: a session would take an ORM insert with a CTE through its bulk path and lose the RETURNING.
+_EVENTS: Table = AuditEventRow.__table__  # type: ignore[assignment]
+INSERT_EVENT_BOUND = (
+    insert(_EVENTS)
+    .values(
+        {name: bindparam(EVENT_PARAM_PREFIX + name, type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
+    )
+    .returning(_EVENTS.c.seq)
+)
 
 
-async def insert_event(executor: AsyncSession | AsyncConnection, event: AuditEvent) -> int:
-    """Insert one event on a session (the caller's transaction) or a connection (autocommit); its ``seq``."""
-    values = {
+def event_values(event: AuditEvent) -> dict[str, Any]:
+    """The row of ``event``, by column name."""
+    return {
         "event_id": event.event_id,
         "occurred_at": event.occurred_at,
         "kind": event.kind,
@@ -55,7 +72,16 @@ async def insert_event(executor: AsyncSession | AsyncConnection, event: AuditEve
         "request_id": event.request_id,
         "visible_from": event.visible_from,
     }
-    return int((await executor.execute(_INSERT_EVENT, values)).scalar_one())
+
+
+def event_params(event: AuditEvent) -> dict[str, Any]:
+    """The parameters of :data:`INSERT_EVENT_BOUND` for ``event``."""
+    return {EVENT_PARAM_PREFIX + name: value for name, value in event_values(event).items()}
+
+
+async def insert_event(executor: AsyncSession | AsyncConnection, event: AuditEvent) -> int:
+    """Insert one event on a session (the caller's transaction) or a connection (autocommit); its ``seq``."""
+    return int((await executor.execute(_INSERT_EVENT, event_values(event))).scalar_one())
 
 
 async def tree_size(session: AsyncSession) -> int:

@@ -358,8 +358,13 @@ class Broker:
                 await session.rollback()  # the consent row may already be counted: undo it
                 problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
                 raise await self._refuse(session, attempt, "denied", refused, problem)
-        ref = await self.trail.record(session, self._event(attempt, "ok", "allowed", fields))
-        await commit_now(session)  # durable before a single field leaves: fail closed
+        event = self._event(attempt, "ok", "allowed", fields)
+        if consent_id is None:
+            # Nothing else to commit with it: the event (and its notices) alone, in one round trip.
+            ref = await self.trail.record_alone(session, event)
+        else:
+            ref = await self.trail.record(session, event)
+            await commit_now(session)  # durable before a single field leaves: fail closed
         return LookupResponse(
             lookup_id=str(uuid.uuid4()),
             document_type=document.type,

@@ -74,10 +74,33 @@ class Trail:
 
     async def record(self, session: AsyncSession, event: AuditEvent) -> EventRef:
         try:
-            ref = await self.audit.append_in(session, event)
-            # The notifications outbox joins here: its rows for this event go into the same session, so a
-            # notice exists exactly when its event committed; a failed insert fails the change closed too.
-            await outbox.announce(session, event)
+            if outbox.plain(event):
+                # The event and its notices in one statement (PostgreSQL) that also decides the channels.
+                ref = await self.audit.append_with(session, event, *outbox.resident_notices(event))
+            else:
+                ref = await self.audit.append_in(session, event)
+                # The notifications outbox joins here: its rows for this event go into the same session, so a
+                # notice exists exactly when its event committed; a failed insert fails the change closed too.
+                await outbox.announce(session, event)
         except Exception:
             raise await fail_closed(session) from None
         return ref
+
+    async def record_alone(self, session: AsyncSession, event: AuditEvent) -> EventRef:
+        """Record an event that is a whole unit of work by itself, durable when this returns.
+
+        A lookup's release writes nothing but its event and notices: on PostgreSQL they go out as one
+        autocommitted statement (no BEGIN, no COMMIT: one round trip where a transaction takes four), on the
+        pool rather than on ``session``, which must hold no open transaction. Other events take the ordinary
+        path on ``session`` and are committed here.
+        """
+        if session.in_transaction():
+            raise RuntimeError("record_alone: the session holds a transaction; use record() and commit it")
+        if not outbox.plain(event):
+            ref = await self.record(session, event)
+            await commit_now(session)
+            return ref
+        try:
+            return await self.audit.append_alone(event, *outbox.resident_notices(event))
+        except Exception:  # AuditUnavailable, or anything else: the event is not durable, nothing leaves
+            raise AuditUnavailableProblem() from None

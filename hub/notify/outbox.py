@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Insert, Table, bindparam, exists, func, insert, literal, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
@@ -169,6 +169,79 @@ async def resident_channels(session: AsyncSession, subject_commitment: str, kind
     return (*CHANNELS, EMAIL) if chosen.email_for(kind) else CHANNELS
 
 
+# -- the hot path: one statement that writes the resident's notices and decides their channels ------------
+
+# Kinds whose notices need nothing but the event: no second recipient (a mandate's agent), no client's
+# webhook (consent changes), no recipient read from another table (the sweep's, a request's). The lookup is
+# one; for these, :func:`resident_notices` replaces :func:`announce`'s read-then-insert with one statement.
+_NEEDS_READS: Final = frozenset({"mandate_grant", REQUEST_RECEIVED, *SWEPT_KINDS, *webhooks.EVENT_TYPES})
+_NOTICE_COLUMNS: Final = (
+    "message_id", "event_id", "kind", "subject_commitment", "channel", "params", "created_at", "not_before",
+    "status", "attempts", "next_attempt_at",
+)  # fmt: skip
+
+
+def plain(event: AuditEvent) -> bool:
+    """Whether :func:`resident_notices` writes all the notices ``event`` calls for."""
+    return (
+        event.subject_commitment is not None
+        and event.kind in NOTIFIED_KINDS
+        and event.kind in preferences.GROUP_OF
+        and event.kind not in _NEEDS_READS
+        and event.kind not in STAFF_KINDS
+    )
+
+
+def _notices_statement(group: str) -> Insert:
+    """INSERT ... SELECT of the inbox row and, when the resident's account takes e-mail for ``group``, the
+    e-mail row: :func:`resident_channels`' decision made by the database inside the write itself."""
+    table = cast(Table, OutboxRow.__table__)
+    account, chosen = AccountRow.__table__, PreferenceRow.__table__
+
+    def row(message_param: str, channel: str) -> Any:
+        values = {
+            name: bindparam("nt_" + name, type_=table.c[name].type)
+            for name in _NOTICE_COLUMNS
+            if name not in {"message_id", "channel"}
+        }
+        values["message_id"] = bindparam(message_param, type_=table.c.message_id.type)
+        values["channel"] = literal(channel, type_=table.c.channel.type)
+        return select(*(values[name] for name in _NOTICE_COLUMNS))
+
+    takes_email = exists(
+        select(account.c.account_id)
+        .select_from(account.outerjoin(chosen, chosen.c.account_id == account.c.account_id))
+        .where(
+            account.c.subject_commitment
+            == bindparam("nt_subject_commitment", type_=table.c.subject_commitment.type),
+            account.c.role == "resident",
+            account.c.email.is_not(None),
+            func.coalesce(chosen.c["email_" + group], true()),
+        )
+    )
+    return insert(table).from_select(
+        list(_NOTICE_COLUMNS),
+        union_all(row("nt_inbox_id", INBOX), row("nt_email_id", EMAIL).where(takes_email)),
+    )
+
+
+_NOTICES: Final = {group: _notices_statement(group) for group in preferences.GROUPS}
+
+
+def resident_notices(event: AuditEvent, now: datetime | None = None) -> tuple[Insert, dict[str, Any]]:
+    """The statement writing a :func:`plain` event's notices, and its parameters.
+
+    The rows are those :func:`announce` writes (same columns, one per channel the resident takes), without
+    reading the account first: the caller sends it with the event's INSERT (``AuditLog.append_with``).
+    """
+    assert plain(event)
+    (row,) = rows_for(event, now)
+    params = {"nt_" + name: row[name] for name in _NOTICE_COLUMNS if name not in {"message_id", "channel"}}
+    params["nt_inbox_id"] = row["message_id"]
+    params["nt_email_id"] = new_message_id()
+    return _NOTICES[preferences.GROUP_OF[event.kind]], params
+
+
 async def _agent_rows(session: AsyncSession, event: AuditEvent) -> list[dict[str, Any]]:
     """A mandate granted: the agent hears that they may now act for someone (a second recipient)."""
     mandate_id = (event.basis or "").removeprefix("mandate:")
@@ -211,6 +284,7 @@ async def announce(session: AsyncSession, event: AuditEvent) -> int:
     if rows:
         await session.execute(insert(OutboxRow), rows)
     return len(rows) + staff
+
 
 # -- notices to staff accounts ------------------------------------------------------------------------------
 

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from audit import AuditEvent, EventRef
 from hub.actors import account_actor
 from hub.auth.tokens import AccountPrincipal
 from hub.issuance import numbers
 from hub.state import HubState
 from hub.uow import transaction
 from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.helpers.audit_faults import failing_appends
 from tests.helpers.pages import CSRF, browsers, sign_in  # noqa: F401 - browsers: a fixture
 
 pytestmark = pytest.mark.anyio
@@ -32,14 +32,8 @@ Browsers = tuple[httpx.AsyncClient, httpx.AsyncClient]  # the ``browsers`` fixtu
 
 def refuse_audit(monkeypatch: pytest.MonkeyPatch, state: HubState, kind: str) -> None:
     """The audit write of one kind of event fails; every other event is written (until the test ends)."""
-    original = state.trail.audit.append_in
-
-    async def failing(session: Any, event: AuditEvent) -> EventRef:
-        if event.kind == kind:
-            raise OSError("disk full")
-        return await original(session, event)
-
-    monkeypatch.setattr(state.trail.audit, "append_in", failing)
+    for name, stand_in in failing_appends(state.trail.audit, kind).items():
+        monkeypatch.setattr(state.trail.audit, name, stand_in)
 
 
 def rows(backend: Backend, sql: str, **params: Any) -> list[dict[str, Any]]:

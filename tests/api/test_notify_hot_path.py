@@ -1,8 +1,10 @@
-"""The lookup's hot path pays one indexed read for notifications, preferences included (issue 12, item 5).
+"""The lookup's hot path writes its event and its notices in one statement (issues 12 item 5 and 17).
 
-``Trail.record`` of a lookup reads the resident's account and notice preferences in one statement (an outer
-join on the preferences' primary key) and writes the audit row and the outbox rows; counting the statements
-the database receives proves that choosing channels per group added no second read.
+``Trail.record`` of a lookup sends the audit row and the outbox rows together, and the database itself decides
+the channels (the inbox always; e-mail when the resident's account has an address and e-mail is on for the
+event's group): on PostgreSQL one statement (the notices ride as a CTE of the event's INSERT), on SQLite two
+INSERTs and no read. Counting the statements the database receives proves it; reading the rows back proves
+the channels are those the resident chose.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import AuditEvent
+from audit.models import AuditEventRow
 from hub.auth.accounts import create_account
 from hub.notify import preferences
+from hub.notify.models import OutboxRow
 from hub.state import HubState
 from hub.uow import transaction
 
@@ -40,25 +44,8 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
-@pytest.mark.parametrize("chose", [False, True])
-async def test_a_lookup_reads_the_account_and_its_preferences_in_one_statement(
-    hub_state: HubState, chose: bool
-) -> None:
-    subject = secrets.token_hex(32)
-    async with transaction(hub_state.sessions) as session:
-        row = await create_account(
-            session,
-            username=f"hot-{uuid.uuid4().hex[:12]}",
-            password="unused-pw",
-            role="resident",
-            display_name="Hot path",
-            subject_commitment=subject,
-            email=f"h{uuid.uuid4().hex[:10]}@demo.gongyu.test",
-            language="en",
-        )
-        if chose:
-            await preferences.store(session, row.account_id, preferences.Preferences(digest_hour=8))
-    lookup = AuditEvent(
+def _lookup(subject: str) -> AuditEvent:
+    return AuditEvent(
         kind="lookup",
         actor_kind="client",
         actor_id="test-bank",
@@ -68,11 +55,91 @@ async def test_a_lookup_reads_the_account_and_its_preferences_in_one_statement(
         document_type="resident_registration_abstract",
         basis="statute:KR-FTRA-5-2",
     )
+
+
+async def _resident(hub_state: HubState, *, email: bool, chosen: preferences.Preferences | None) -> str:
+    subject = secrets.token_hex(32)
+    async with transaction(hub_state.sessions) as session:
+        row = await create_account(
+            session,
+            username=f"hot-{uuid.uuid4().hex[:12]}",
+            password="unused-pw",
+            role="resident",
+            display_name="Hot path",
+            subject_commitment=subject,
+            email=f"h{uuid.uuid4().hex[:10]}@demo.gongyu.test" if email else None,
+            language="en",
+        )
+        if chosen is not None:
+            await preferences.store(session, row.account_id, chosen)
+    return subject
+
+
+@pytest.mark.parametrize("chose", [False, True])
+async def test_a_lookup_and_its_notices_are_one_statement_on_postgresql_and_no_read_on_sqlite(
+    hub_state: HubState, chose: bool
+) -> None:
+    subject = await _resident(
+        hub_state, email=True, chosen=preferences.Preferences(digest_hour=8) if chose else None
+    )
     engine = hub_state.sessions.kw["bind"]
     async with hub_state.sessions() as session:
         await session.connection()  # the transaction's own BEGIN is not what is counted
         with statements(engine) as seen:
-            await hub_state.trail.record(session, lookup)
+            await hub_state.trail.record(session, _lookup(subject))
         await session.rollback()
-    assert seen.count("SELECT") == 1, seen
-    assert seen.count("INSERT") == 2, seen  # the audit row; the outbox rows (inbox and e-mail) in one
+    if engine.dialect.name == "postgresql":
+        assert seen == ["WITH"], seen  # WITH companion AS (INSERT INTO outbox ...) INSERT INTO audit_events
+    else:
+        assert seen == ["INSERT", "INSERT"], seen  # the audit row; the outbox rows (inbox and e-mail) in one
+
+
+@pytest.mark.parametrize(
+    ("email", "chosen", "channels"),
+    [
+        (True, None, ["email", "inbox"]),
+        (False, None, ["inbox"]),
+        (True, preferences.Preferences(email={"accesses": False}), ["inbox"]),
+        (True, preferences.Preferences(email={"consents": False}), ["email", "inbox"]),
+    ],
+    ids=["address", "no-address", "accesses-off", "other-group-off"],
+)
+async def test_the_database_writes_a_notice_for_each_channel_the_resident_takes(
+    hub_state: HubState, email: bool, chosen: preferences.Preferences | None, channels: list[str]
+) -> None:
+    subject = await _resident(hub_state, email=email, chosen=chosen)
+    event = _lookup(subject)
+    async with transaction(hub_state.sessions) as session:
+        ref = await hub_state.trail.record(session, event)
+    assert ref.seq > 0
+    async with hub_state.sessions() as session:
+        rows = (
+            await session.execute(
+                select(OutboxRow.channel, OutboxRow.event_id, OutboxRow.kind, OutboxRow.params).where(
+                    OutboxRow.subject_commitment == subject
+                )
+            )
+        ).all()
+    assert sorted(r.channel for r in rows) == channels
+    assert {r.event_id for r in rows} == {event.event_id}
+    assert all(r.kind == "lookup" and r.params["via"] == "statute" for r in rows)
+
+
+async def test_a_lookup_recorded_alone_commits_with_its_notices(hub_state: HubState) -> None:
+    subject = await _resident(hub_state, email=True, chosen=None)
+    event = _lookup(subject)
+    async with hub_state.sessions() as session:
+        ref = await hub_state.trail.record_alone(session, event)
+    async with hub_state.sessions() as session:
+        seqs = (
+            (await session.execute(select(AuditEventRow.seq).where(AuditEventRow.event_id == event.event_id)))
+            .scalars()
+            .all()
+        )
+        channels = (
+            (await session.execute(select(OutboxRow.channel).where(OutboxRow.event_id == event.event_id)))
+            .scalars()
+            .all()
+        )
+    assert seqs == [ref.seq]
+    assert sorted(channels) == ["email", "inbox"]
