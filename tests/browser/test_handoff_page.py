@@ -29,6 +29,16 @@ def live_server(sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactor
 
 def _sealed_pictures(backend: Backend, issuer: str, folder: Path) -> list[str]:
     """A hand-off for the seeded official's counter, sealed with the hub's own key, as PNG files."""
+    paths = []
+    for i, png in enumerate(handoff.render_pngs(_sealed_chunks(backend, issuer, "2026-WEL-000777"))):
+        path = folder / f"code{i}.png"
+        path.write_bytes(png)
+        paths.append(str(path))
+    return paths
+
+
+def _sealed_chunks(backend: Backend, issuer: str, case_number: str) -> list[str]:
+    """The ``GYH1:`` code texts of a hand-off for the seeded official's counter, sealed with the hub's key."""
     settings = backend.settings
     keys = load_keyring(settings.effective_key_dir, settings.effective_pepper_file)
     # Sealing needs no audit trail (only decoding records), hence no Trail here.
@@ -41,18 +51,76 @@ def _sealed_pictures(backend: Backend, issuer: str, folder: Path) -> list[str]:
     )
     application = {
         "application_id": str(uuid.uuid4()),
-        "case_number": "2026-WEL-000777",
+        "case_number": case_number,
         "form_type": "basic_pension",
         "submitted_at": "2026-12-01T04:00:00Z",
         "answers": {"bank_name": "농협은행"},
     }
     sealed = service.seal(application, handoff.counter_id_for("Test Office"))
-    paths = []
-    for i, png in enumerate(handoff.render_pngs(sealed.chunks)):
-        path = folder / f"code{i}.png"
-        path.write_bytes(png)
-        paths.append(str(path))
-    return paths
+    return handoff.split(handoff.reassemble(sealed.chunks), 300)  # smaller codes: several of them
+
+
+# The camera as the page sees it where the browser has one and a BarcodeDetector (Linux Chromium has no
+# detector): a canvas stream for getUserMedia, and a detector that "sees" the codes one frame in two, out of
+# order and more than once, as a phone held in front of the camera would show them.
+CAMERA = """
+(() => {
+  const codes = window.__codes || [];
+  let frame = 0;
+  window.BarcodeDetector = class {
+    static getSupportedFormats() { return Promise.resolve(['qr_code']); }
+    detect() {
+      frame += 1;
+      if (frame % 2) return Promise.resolve([]);
+      const order = codes.slice().reverse().concat(codes);
+      return Promise.resolve([{ rawValue: order[(frame / 2 - 1) % order.length] }]);
+    }
+  };
+  const camera = () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64; canvas.height = 64;
+    canvas.getContext('2d').fillRect(0, 0, 64, 64);
+    return Promise.resolve(canvas.captureStream(10));
+  };
+  Object.defineProperty(navigator, 'mediaDevices', { value: { getUserMedia: camera }, configurable: true });
+})();
+"""
+
+
+def test_handoff_page_reads_the_codes_with_the_camera_where_the_browser_can(
+    live_server: str, sqlite_backend: Backend
+) -> None:
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    chunks = _sealed_chunks(sqlite_backend, live_server, "2026-WEL-000778")
+    assert len(chunks) > 1, "several codes, read one after another"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            plain = browser.new_context(viewport=DESK).new_page()
+            sign_in(plain, live_server, "official", "official-pw", "/counter")
+            plain.wait_for_url("**/counter")
+            plain.goto(f"{live_server}/counter/handoff?lang=en")
+            assert plain.is_hidden("#handoff-scan"), "no detector: the upload form alone, as before"
+
+            desk = browser.new_context(viewport=DESK)
+            desk.add_init_script(f"window.__codes = {json.dumps(chunks)};" + CAMERA)
+            page = desk.new_page()
+            sign_in(page, live_server, "official", "official-pw", "/counter")
+            page.wait_for_url("**/counter")
+            page.goto(f"{live_server}/counter/handoff?lang=en")
+            page.click("#handoff-scan-start")
+            verdict = page.wait_for_selector("#verdict")
+            assert verdict is not None and verdict.get_attribute("data-status") == "valid", (
+                verdict.inner_text()
+            )
+            assert "2026-WEL-000778" in page.inner_text("#handoff-application")
+            problems = [f"camera: axe {v['id']} {v['nodes']}" for v in axe_violations(page)]
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
 
 
 def test_handoff_page_reads_uploaded_codes_in_six_languages_axe_clean(
