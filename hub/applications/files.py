@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, MetaData, String, delete, select, update
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, MetaData, String, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -395,7 +395,7 @@ async def start_retention(session: AsyncSession, case_id: str, until: datetime) 
     Called in the transaction of the move that ends the case, which holds the case's row lock; a file added
     beside it takes the same lock first, so it is either here already or refused as added to a closed case.
     """
-    table = ApplicationFileRow.__table__  # a Core update: nothing of the ORM's to synchronise or return
+    table = cast(Table, ApplicationFileRow.__table__)  # Core: nothing to synchronise
     changed = await session.execute(
         update(table)
         .where(table.c.case_id == case_id, table.c.retain_until.is_(None))

@@ -25,9 +25,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -139,7 +139,7 @@ async def claim(
 
 async def finish(session: AsyncSession, held: Claim, status_code: int, body: Mapping[str, Any]) -> None:
     """Keep the response on the claim, in the caller's transaction (the one that made the case)."""
-    table = IdempotencyKeyRow.__table__  # a Core update: nothing of the ORM's to synchronise or return
+    table = cast(Table, IdempotencyKeyRow.__table__)  # Core: nothing to synchronise
     await session.execute(
         update(table)
         .where(table.c.account_id == held.account_id, table.c.idempotency_key == held.key)
