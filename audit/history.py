@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import proofs, repository
-from audit.events import AuditEvent, iso
+from audit.events import iso
 from audit.filters import EventFilter, decode_cursor, encode_cursor
 from audit.merkle import leaf_hash
 
@@ -53,6 +53,8 @@ async def page(
     filters: EventFilter,
     cursor: str | None,
     limit: int,
+    *,
+    upper: proofs.UpperLevels | None = None,
 ) -> HistoryPage:
     rows = await repository.event_page(
         session,
@@ -66,11 +68,20 @@ async def page(
     size = latest.tree_size if latest else 0
     shown = rows[:limit]
     proven = [row.leaf_index for row in shown if row.leaf_index is not None and row.leaf_index < size]
-    paths = await proofs.inclusions(session, proven, size, size) if proven else {}
+    root = bytes(latest.root_hash) if latest else None
+    paths = (
+        await proofs.inclusions(session, proven, size, size, published_root=root, upper=upper)
+        if proven
+        else {}
+    )
     entries = []
     leaves: dict[int, bytes] = {}
     for row in shown:
-        leaf_bytes = AuditEvent.from_row(row).leaf_bytes()
+        # ``AuditEvent.from_row(row).leaf_bytes()``, byte for byte, through the verifier's fast path (orjson
+        # instead of the standard library's encoder and strftime: ~4x less CPU a row).
+        leaf_bytes = repository.leaf_bytes(
+            repository.leaf_record(-1, {key: getattr(row, key) for key in repository.LEAF_KEYS})
+        )
         hashes = paths.get(row.leaf_index) if row.leaf_index is not None else None
         proof = None
         if hashes is not None and row.leaf_index is not None:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, canonical_json, iso
@@ -89,27 +89,54 @@ async def tree_size(session: AsyncSession) -> int:
     return 0 if highest is None else int(highest) + 1
 
 
-async def read_nodes(session: AsyncSession, ids: Iterable[NodeId]) -> dict[NodeId, bytes]:
+async def read_nodes(
+    session: AsyncSession, ids: Iterable[NodeId], ranges: Sequence[tuple[int, int, int]] = ()
+) -> dict[NodeId, bytes]:
+    """The stored hashes of ``ids`` and of every node in ``ranges`` (``(level, lo, hi)``: lo <= idx < hi).
+
+    One statement on PostgreSQL (a reader's upper-level refresh rides along with a proof's own nodes);
+    on SQLite the ranges go with the first chunk of ids.
+    """
     wanted = sorted(set(ids))
     found: dict[NodeId, bytes] = {}
-    if wanted and _is_postgres(session):
-        # One index probe per node through a join; a long row-IN list costs more to plan than to run.
+    if (wanted or ranges) and _is_postgres(session):
+        if not ranges:
+            # One index probe per node through a join; a long row-IN list costs more to plan than to run.
+            rows = await session.execute(
+                text(
+                    "SELECT n.level, n.idx, n.hash"
+                    " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
+                    " JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx"
+                ),
+                {"levels": [level for level, _ in wanted], "idxs": [idx for _, idx in wanted]},
+            )
+            return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
+        spans = [*ranges, *((level, idx, idx + 1) for level, idx in wanted)]
         rows = await session.execute(
             text(
-                "SELECT n.level, n.idx, n.hash"
-                " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
-                " JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx"
+                "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]),"
+                " CAST(:los AS bigint[]), CAST(:his AS bigint[])) AS w(level, lo, hi)"
+                " JOIN audit_nodes n ON n.level = w.level AND n.idx >= w.lo AND n.idx < w.hi"
             ),
-            {"levels": [level for level, _ in wanted], "idxs": [idx for _, idx in wanted]},
+            {
+                "levels": [level for level, _, _ in spans],
+                "los": [lo for _, lo, _ in spans],
+                "his": [hi for _, _, hi in spans],
+            },
         )
         return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
     # Chunked so a pathological request cannot build an unbounded IN list.
-    for start in range(0, len(wanted), 500):
+    spans_clause = [
+        and_(AuditNodeRow.level == level, AuditNodeRow.idx >= lo, AuditNodeRow.idx < hi)
+        for level, lo, hi in ranges
+    ]
+    for start in range(0, max(len(wanted), 1 if ranges else 0), 500):
         chunk = wanted[start : start + 500]
+        clauses = [tuple_(AuditNodeRow.level, AuditNodeRow.idx).in_(chunk)] if chunk else []
+        if start == 0:
+            clauses.extend(spans_clause)
         rows = await session.execute(
-            select(AuditNodeRow.level, AuditNodeRow.idx, AuditNodeRow.hash).where(
-                tuple_(AuditNodeRow.level, AuditNodeRow.idx).in_(chunk)
-            )
+            select(AuditNodeRow.level, AuditNodeRow.idx, AuditNodeRow.hash).where(or_(*clauses))
         )
         found.update({(int(level), int(idx)): bytes(digest) for level, idx, digest in rows})
     return found

@@ -27,9 +27,11 @@ def range_nodes(start: int, end: int) -> list[NodeId]:
         raise ValueError(f"bad range [{start}, {end})")
     nodes: list[NodeId] = []
     while start < end:
-        level = 0
-        while start % (1 << (level + 1)) == 0 and start + (1 << (level + 1)) <= end:
-            level += 1
+        # The largest subtree that fits what is left and that ``start`` is aligned to, found with bit
+        # arithmetic rather than by trying each level (a proof asks for ~25 ranges, a history page ~500).
+        level = (end - start).bit_length() - 1
+        if start:
+            level = min(level, (start & -start).bit_length() - 1)
         nodes.append((level, start >> level))
         start += 1 << level
     return nodes
