@@ -98,18 +98,16 @@ def downgrade() -> None:
     bind = op.get_bind()
     files = sa.table(
         "application_files",
+        sa.column("file_id", sa.String),
         sa.column("created_at", sa.DateTime(timezone=True)),
         sa.column("retain_until", sa.DateTime(timezone=True)),
     )
-    for created_at in bind.execute(
-        sa.select(files.c.created_at).where(files.c.retain_until.is_(None)).distinct()
-    ).scalars():
-        moment = _aware(created_at)
-        bind.execute(
-            sa.update(files)
-            .where(files.c.retain_until.is_(None), files.c.created_at == created_at)
-            .values(retain_until=moment + timedelta(days=3650))
-        )
+    waiting = bind.execute(
+        sa.select(files.c.file_id, files.c.created_at).where(files.c.retain_until.is_(None))
+    ).all()
+    for file_id, created_at in waiting:
+        until = _aware(created_at) + timedelta(days=3650)
+        bind.execute(sa.update(files).where(files.c.file_id == file_id).values(retain_until=until))
     with op.batch_alter_table("application_files") as batch:
         batch.alter_column("retain_until", existing_type=sa.DateTime(timezone=True), nullable=False)
     with op.batch_alter_table("applications") as batch:
