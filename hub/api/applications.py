@@ -95,7 +95,10 @@ async def file_application(
         return await _file(body, request, resident, state, db)
     key = idempotency.parse_key(idempotency_key)
     held = await idempotency.claim(
-        state.sessions, resident.account_id, key, idempotency.fingerprint(body.model_dump(mode="json"))
+        state.sessions,
+        resident.account_id,
+        key,
+        idempotency.fingerprint(body.model_dump(mode="json"), state.keys.pepper),
     )
     if isinstance(held, idempotency.Replay):
         return JSONResponse(held.body, status_code=held.status_code, headers={"Idempotent-Replayed": "true"})

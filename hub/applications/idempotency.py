@@ -21,6 +21,7 @@ key (``ApplicationService.submit``'s submission key), so two takeovers racing st
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,10 +57,14 @@ def parse_key(value: str) -> str:
     return key
 
 
-def fingerprint(body: Mapping[str, Any]) -> str:
-    """SHA-256 of the body as parsed, in canonical JSON: the same request however its JSON was spaced."""
+def fingerprint(body: Mapping[str, Any], secret: bytes) -> str:
+    """HMAC-SHA256 of the body as parsed, in canonical JSON: the same request however its JSON was spaced.
+
+    Keyed (the hub's pepper, under a label of its own) because a body may hold a resident number: a plain
+    hash of a guessable body next to a stored row would let the number be found by trying them all.
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(secret, b"gongyu-idempotency-key|" + canonical.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

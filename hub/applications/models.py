@@ -140,7 +140,7 @@ class IdempotencyKeyRow(ApplicationsBase):
 
     account_id: Mapped[str] = mapped_column(String(36))
     idempotency_key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical request body
+    fingerprint: Mapped[str] = mapped_column(String(64))  # keyed HMAC-SHA256 of the canonical request body
     status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first request is in flight
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

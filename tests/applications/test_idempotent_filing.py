@@ -118,9 +118,7 @@ async def test_a_duplicate_while_the_first_is_at_work_is_refused_and_a_dead_clai
 ) -> None:
     resident = await principal(hub_state, "resident0")
     key = str(uuid.uuid4())
-    print_ = idempotency.fingerprint(
-        {**BODY, "mandate_id": None}  # the body as the route parses it
-    )
+    print_ = idempotency.fingerprint({**BODY, "mandate_id": None}, hub_state.keys.pepper)  # as parsed
     held = await idempotency.claim(hub_state.sessions, resident.account_id, key, print_)
     assert isinstance(held, idempotency.Claim)
     cases = await _cases(hub_state, "resident0")
