@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from hub.settings import WitnessConfig
 log = logging.getLogger("gongyu.witnessing")
 
 MAX_CONFLICT_RETRIES = 2
+MAX_BACKOFF = 60.0  # seconds between attempts at a witness that keeps failing
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Witnessing:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._reader = reader
@@ -75,6 +78,11 @@ class Witnessing:
         self._timeout = timeout
         self._transport = transport
         self._clock = clock
+        self._monotonic = monotonic
+        # A witness that failed is left alone for 1, 2, 4 ... up to MAX_BACKOFF seconds: a hung one would
+        # otherwise hold every round (and the healthy witnesses' cosignatures) for its timeout.
+        self._failures: dict[cosignatures.WitnessId, int] = {}
+        self._retry_at: dict[cosignatures.WitnessId, float] = {}
         self._client: httpx.AsyncClient | None = None
         self._sizes: dict[cosignatures.WitnessId, int] | None = None
         self._wake = asyncio.Event()
@@ -142,7 +150,12 @@ class Witnessing:
             if latest is None:
                 return {}
             sizes = await self._known_sizes()
-            due = [t for t in self.targets if sizes.get(t.id, 0) < latest.tree_size]
+            now = self._monotonic()
+            due = [
+                t
+                for t in self.targets
+                if sizes.get(t.id, 0) < latest.tree_size and self._retry_at.get(t.id, now) <= now
+            ]
             proofs: dict[int, asyncio.Task[tuple[int, list[bytes]]]] = {}
 
             async def proof(old: int) -> list[bytes]:
@@ -164,6 +177,13 @@ class Witnessing:
                         )
                 for target, _ in kept:
                     sizes[target.id] = latest.tree_size
+            for target, (outcome, _) in zip(due, results, strict=True):
+                if outcome == "cosigned":
+                    self._failures.pop(target.id, None)
+                    self._retry_at.pop(target.id, None)
+                else:
+                    failures = self._failures[target.id] = self._failures.get(target.id, 0) + 1
+                    self._retry_at[target.id] = now + min(MAX_BACKOFF, 2.0 ** (failures - 1))
             return {t.cosigner.name: outcome for t, (outcome, _) in zip(due, results, strict=True)}
 
     async def _submit(

@@ -227,6 +227,29 @@ async def test_without_the_quorum_verification_fails_and_names_the_missing_witne
     assert check_cosignatures(shown, vkeys).missing == ["w2.test/witness"]
 
 
+async def test_a_failing_witness_is_left_alone_for_a_growing_while_and_then_tried_again(
+    api: httpx.AsyncClient, hub_state: HubState, pair: dict[str, Witness]
+) -> None:
+    router = _configure(hub_state, pair)
+    now = [1000.0]
+    hub_state.witnessing._monotonic = lambda: now[0]
+    router.down.add("w2.test")
+    await _new_checkpoint(api, hub_state)
+    assert (await hub_state.witnessing.submit_latest())["w2.test/witness"] == "unreachable"
+    await _new_checkpoint(api, hub_state)
+    assert await hub_state.witnessing.submit_latest() == {"w1.test/witness": "cosigned"}  # w2 not asked
+    now[0] += 1.0
+    assert (await hub_state.witnessing.submit_latest())["w2.test/witness"] == "unreachable"
+    await _new_checkpoint(api, hub_state)
+    now[0] += 1.5  # the second failure doubled the wait to 2 s
+    assert await hub_state.witnessing.submit_latest() == {"w1.test/witness": "cosigned"}
+    router.down.clear()
+    now[0] += 0.5
+    assert await hub_state.witnessing.submit_latest() == {"w2.test/witness": "cosigned"}
+    note = (await api.get("/v1/audit/checkpoint")).text
+    assert check_cosignatures(note, [w.vkey for w in pair.values()]).ok
+
+
 async def test_the_integrator_wakes_the_witnessing_task_without_waiting_for_it(
     api: httpx.AsyncClient, hub_state: HubState, pair: dict[str, Witness]
 ) -> None:
