@@ -252,3 +252,43 @@ async def test_a_day_waits_for_the_checkpoint_and_a_recount_gives_the_same_rows(
     changed = await stats.signed_manifest(day, day, "json")
     assert changed.manifest.sha256 != kept.manifest.sha256  # a recount that changes the day changes the file
     assert (await stats.refresh(since=day, until=day)).days == []  # nothing left to count
+
+
+async def test_the_hubs_refresh_loop_retries_a_failed_round_and_stops_when_told() -> None:
+    import asyncio
+
+    from audit.stats import Refreshed
+    from hub.stats import refresh_loop
+
+    stop = asyncio.Event()
+    rounds: list[str] = []
+
+    class Flaky:
+        async def refresh(self) -> Refreshed:
+            rounds.append("round")
+            if len(rounds) == 1:
+                raise RuntimeError("database away")  # logged; the next round tries again
+            stop.set()
+            return Refreshed([NOW.date()], 1)
+
+    await asyncio.wait_for(refresh_loop(Flaky(), 0.01, stop), timeout=5)  # type: ignore[arg-type]
+    assert rounds == ["round", "round"]
+
+
+def test_gongyu_stats_refresh_counts_the_closed_days(
+    database: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    monkeypatch.setenv("GONGYU_DATABASE_URL", database)
+    monkeypatch.setenv("GONGYU_VAR_DIR", str(tmp_path_factory.mktemp("stats-cli")))
+    day = datetime.now(DAY_ZONE).date() - timedelta(days=400)  # a day no other test of the module uses
+    ran = CliRunner().invoke(
+        app, ["stats", "refresh", "--since", day.isoformat(), "--until", day.isoformat()]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "counted 1 day(s)" in ran.output
+    refused = CliRunner().invoke(app, ["stats", "refresh", "--since", "yesterday"])
+    assert refused.exit_code != 0
