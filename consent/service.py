@@ -213,10 +213,7 @@ class ConsentService:
         On a refusal the caller must roll the transaction back (the consent row may already be counted).
         """
         now = self._now()
-        refused = await repository.count_use(session, consent_id, document_type, view, now)
-        if refused is None:
-            session.add(ConsentEventRow(consent_id=consent_id, kind="used", at=now, actor=actor))
-        return refused
+        return await repository.count_use(session, consent_id, document_type, view, now, actor)
 
     # -- requests ------------------------------------------------------------------------------------------
 

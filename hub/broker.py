@@ -20,13 +20,13 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.base import AgencyError
 from adapters.registry import AdapterRegistry
 from audit import AuditEvent, EventRef, SubjectCommitter
 from audit.events import Outcome, iso, utcnow
-from consent import Actor, Basis, ConsentService
+from consent import Actor, Basis, ConsentService, Decision
 from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
@@ -112,6 +112,13 @@ class Broker:
         bundles: Mapping[str, BundleSpec] | None = None,
     ) -> None:
         self.sessions = sessions
+        engine = sessions.kw.get("bind")
+        # Checks that only read (a consent's scope and state) autocommit: one SELECT, not BEGIN+SELECT+COMMIT.
+        self.reads = (
+            async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            if isinstance(engine, AsyncEngine)
+            else sessions
+        )
         self.bundles = dict(bundles or {})
         self.catalog = catalog
         self.adapters = adapters
@@ -198,14 +205,8 @@ class Broker:
             attempt = replace(attempt, subject_commitment=commitment)
 
         document = await self._document(session, attempt, request.document_type, request.view)
-        decision = await self.consent.authorize(
-            session if basis.consent_id is not None else None,
-            actor,
-            commitment,
-            document,
-            request.view,
-            purpose.code,
-            basis,
+        decision = await self._authorize(
+            session, actor, commitment, document, request.view, purpose.code, basis
         )
         attempt = replace(
             attempt, basis=decision.basis, subject_commitment=decision.subject_commitment or commitment
@@ -219,6 +220,25 @@ class Broker:
             session, attempt, document, request.view, subject, consent_id=decision.consent_id
         )
         return Released(response, attempt.subject_commitment, attempt.basis or "", purpose)
+
+    async def _authorize(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        commitment: str | None,
+        document: DocumentSpec,
+        view: str,
+        purpose: str,
+        basis: Basis,
+    ) -> Decision:
+        """The consent service's decision; a consent is read on an autocommitting session of its own unless
+        the caller's transaction is open (it may hold a consent it has not committed yet)."""
+        if basis.consent_id is None:
+            return await self.consent.authorize(None, actor, commitment, document, view, purpose, basis)
+        if session.in_transaction():
+            return await self.consent.authorize(session, actor, commitment, document, view, purpose, basis)
+        async with self.reads() as reader:
+            return await self.consent.authorize(reader, actor, commitment, document, view, purpose, basis)
 
     async def lookup_bundle(self, actor: Actor, body: bytes, request_id: str) -> dict[str, Any]:
         """Every document of a life-event bundle, fetched concurrently, each audited as its own lookup.
