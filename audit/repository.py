@@ -132,7 +132,9 @@ async def read_nodes(
     ]
     for start in range(0, max(len(wanted), 1 if ranges else 0), 500):
         chunk = wanted[start : start + 500]
-        clauses = [tuple_(AuditNodeRow.level, AuditNodeRow.idx).in_(chunk)] if chunk else []
+        clauses: list[ColumnElement[bool]] = []
+        if chunk:
+            clauses.append(tuple_(AuditNodeRow.level, AuditNodeRow.idx).in_(chunk))
         if start == 0:
             clauses.extend(spans_clause)
         rows = await session.execute(
