@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import iso
 from hub import i18n
@@ -40,6 +41,31 @@ def _titles(state: HubState, lang: str) -> Any:
     return title
 
 
+async def notice_page(
+    request: Request,
+    state: HubState,
+    db: AsyncSession,
+    recipient: inbox.Recipient,
+    *,
+    cursor: str | None,
+    limit: int,
+    unread_only: bool,
+) -> dict[str, Any]:
+    """One page of a recipient's notices (a resident's or a staff account's), rendered in the caller's
+    language, with the unread count: the answer of both inbox endpoints."""
+    try:
+        found = await inbox.page(db, recipient, cursor=cursor, limit=limit, unread_only=unread_only)
+    except ValueError:
+        raise Problem(400, "invalid-cursor") from None
+    lang = i18n.negotiate(request.headers.get("accept-language"))
+    titles = _titles(state, lang)
+    return {
+        "unread": found.unread,
+        "items": [inbox.as_json(row, lang, state.keys.data_key, titles) for row in found.items],
+        "next_cursor": found.next_cursor,
+    }
+
+
 @router.get("/v1/me/notifications")
 async def my_notifications(
     request: Request,
@@ -52,19 +78,9 @@ async def my_notifications(
 ) -> dict[str, Any]:
     """My notices, newest first, in my language (``Accept-Language``), with the unread count."""
     assert resident.subject_commitment is not None  # ResidentDep guarantees it
-    try:
-        found = await inbox.page(
-            db, resident.subject_commitment, cursor=cursor, limit=limit, unread_only=unread_only
-        )
-    except ValueError:
-        raise Problem(400, "invalid-cursor") from None
-    lang = i18n.negotiate(request.headers.get("accept-language"))
-    titles = _titles(state, lang)
-    return {
-        "unread": found.unread,
-        "items": [inbox.as_json(row, lang, state.keys.data_key, titles) for row in found.items],
-        "next_cursor": found.next_cursor,
-    }
+    return await notice_page(
+        request, state, db, resident.subject_commitment, cursor=cursor, limit=limit, unread_only=unread_only
+    )
 
 
 @router.post("/v1/me/notifications/{message_id}/read")

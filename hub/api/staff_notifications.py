@@ -14,13 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from audit.events import iso
-from hub import i18n
+from hub.api.notifications import notice_page
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AccountDep, SessionDep, StateDep
 from hub.errors import Problem
 from hub.notify import inbox
 from hub.notify.outbox import STAFF_ROLES
-from hub.state import HubState
 
 router = APIRouter(tags=["notifications"])
 UUID = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
@@ -34,14 +33,6 @@ async def current_staff(account: AccountDep) -> AccountPrincipal:
 
 
 StaffDep = Annotated[AccountPrincipal, Depends(current_staff)]
-
-
-def _titles(state: HubState, lang: str) -> Any:
-    def title(document_type: str | None) -> str:
-        spec = state.catalog.get(document_type or "")
-        return spec.titles.get(lang, document_type or "") if spec is not None else (document_type or "")
-
-    return title
 
 
 @router.get("/v1/staff/notifications")
@@ -58,19 +49,9 @@ async def staff_notifications(
 
     Each names what it is about (``application_id`` and ``case_number`` of a case, ``dispute_id``).
     """
-    try:
-        found = await inbox.page(
-            db, inbox.Staff(staff.account_id), cursor=cursor, limit=limit, unread_only=unread_only
-        )
-    except ValueError:
-        raise Problem(400, "invalid-cursor") from None
-    lang = i18n.negotiate(request.headers.get("accept-language"))
-    titles = _titles(state, lang)
-    return {
-        "unread": found.unread,
-        "items": [inbox.as_json(row, lang, state.keys.data_key, titles) for row in found.items],
-        "next_cursor": found.next_cursor,
-    }
+    return await notice_page(
+        request, state, db, inbox.Staff(staff.account_id), cursor=cursor, limit=limit, unread_only=unread_only
+    )
 
 
 @router.post("/v1/staff/notifications/{message_id}/read")
