@@ -83,6 +83,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of stat(5)
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU-seconds used so far by the processes of one process group (the hub: uvicorn and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp, counting from the state field as 0
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def per_lookup(run: bench_wrk.WrkResult, workers_cpu: float, server_cpu: float) -> dict[str, float]:
+    """CPU-seconds per 1,000 lookups of one wrk run: the workers' (delivering their notices) and the hub's.
+
+    On a box whose cores are shared with others the throughput swings from run to run; what delivery costs
+    next to what a lookup costs is steadier: on a CPU-bound box the lookups lose about that share.
+    """
+    lookups = max(1, run.requests)
+    return {
+        "lookups": lookups,
+        "workers_cpu_s_per_1000": round(1000 * workers_cpu / lookups, 3),
+        "server_cpu_s_per_1000": round(1000 * server_cpu / lookups, 3),
+    }
+
+
 @contextmanager
 def workers(n: int, env: dict[str, str], tmp: Path, cpu: list[float] | None = None) -> Iterator[list[int]]:
     """``n`` real ``gongyu worker`` processes, polling every 50 ms when idle; their pids.
@@ -278,11 +305,14 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, Any]:
             token = bench_wrk.client_token(base, client["client_id"], client["secret"])
             url = f"{base}/v1/lookups"
             bench_wrk.wrk(url, bodies, token=token, **{**load, "duration": 3})  # warm-up, notifications off
-            with workers(args.workers, env, tmp):
+            with workers(args.workers, env, tmp) as pids:
                 wait_drained(db, enqueued)
                 t0 = datetime.now(UTC)
+                cpu_before = sum(cpu_seconds(pid) for pid in pids), group_cpu_seconds(server.pid)
                 on = bench_wrk.wrk(url, bodies, token=token, **load)
+                cpu_after = sum(cpu_seconds(pid) for pid in pids), group_cpu_seconds(server.pid)
                 t1 = datetime.now(UTC)
+                out["cpu_on"] = per_lookup(on, cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
                 wait_drained(db, t0)
                 out["lag_flat_out"] = lag(db, t0, t1)
                 # Paced: each connection waits so that the total stays near --rate.
@@ -296,7 +326,9 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, Any]:
                 t3 = datetime.now(UTC)
                 wait_drained(db, t2)
                 out["lag_paced"] = {**lag(db, t2, t3), "lookups_per_s": paced.requests_per_s}
+            server_before = group_cpu_seconds(server.pid)
             off = bench_wrk.wrk(url, bodies, token=token, **load)
+            out["cpu_off"] = per_lookup(off, 0.0, group_cpu_seconds(server.pid) - server_before)
         out["lookups_on"] = on.__dict__
         out["lookups_off"] = off.__dict__
     return out
@@ -338,6 +370,14 @@ def _report_lookups(out: dict[str, Any]) -> None:
     print(
         f"  throughput lost       {loss:8.1%}  target <= {TARGET_LOSS:.0%} [{verdict(loss <= TARGET_LOSS)}]"
     )
+    if "cpu_on" in out:
+        cpu_on, cpu_off = out["cpu_on"], out["cpu_off"]
+        share = cpu_on["workers_cpu_s_per_1000"] / cpu_on["server_cpu_s_per_1000"] if cpu_on["lookups"] else 0
+        print(
+            f"  CPU-s per 1,000 lookups: workers {cpu_on['workers_cpu_s_per_1000']}, hub "
+            f"{cpu_on['server_cpu_s_per_1000']} with delivery on, {cpu_off['server_cpu_s_per_1000']} off "
+            f"(delivery = {share:.1%} of the hub's CPU per lookup)"
+        )
     print(
         f"  outbox lag at {paced['lookups_per_s']:.0f} lookups/s: p50 {paced['p50_s']:.3f} s, "
         f"p99 {paced['p99_s']:.3f} s, max {paced['max_s']:.3f} s over {paced['messages']} messages "

@@ -25,7 +25,12 @@ from hub.settings import Settings
 
 def worker(
     interval: Annotated[
-        float, typer.Option(help="seconds to wait when the outbox has nothing due", min=0.05, max=60)
+        float,
+        typer.Option(
+            help="seconds to wait when the outbox has nothing due (doubled while idle, up to 1 s or this)",
+            min=0.05,
+            max=60,
+        ),
     ] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="deliver what is due now, then exit")] = False,
 ) -> None:

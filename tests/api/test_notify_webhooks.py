@@ -10,6 +10,7 @@ Consents here are granted to ``test-bank`` through the API, as in the consent te
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,10 +21,11 @@ from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from hub.app import create_app
-from hub.notify.dispatch import Dispatcher, InboxChannel, RetryPolicy
+from hub.notify import ssrf
+from hub.notify.dispatch import Dispatcher, InboxChannel, Message, PermanentFailure, RetryPolicy
 from hub.notify.models import DELIVERED, PERMANENT_FAILURE, OutboxRow, WebhookRow
 from hub.notify.outbox import INBOX
-from hub.notify.webhooks import WEBHOOK, SecretSealer, WebhookChannel
+from hub.notify.webhooks import WEBHOOK, Endpoint, SecretSealer, WebhookChannel, new_secret
 from hub.state import HubState
 from tests.conftest import Backend, account_bearer, bearer
 from tests.helpers.consent_flow import granted
@@ -174,3 +176,79 @@ async def test_registration_needs_a_client_token_and_an_http_url(
     assert (await api.post("/v1/webhooks", json={"url": "http://bank.test/h"})).status_code == 401
     bad = await api.post("/v1/webhooks", json={"url": "ftp://bank.test/h"}, headers=bearer(hub_state))
     assert bad.status_code == 422
+
+
+class KeepAliveReceiver:
+    """A bare HTTP/1.1 endpoint on 127.0.0.1 answering 204 and keeping connections open, counting them."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.ids: list[str] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/hooks"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode().split("\r\n")
+                headers = {
+                    k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                }
+                await reader.readexactly(int(headers.get("content-length", "0")))
+                self.ids.append(headers["webhook-id"])
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def _message(client_id: str) -> Message:
+    message_id = str(uuid.uuid4())
+    params = {"client_id": client_id, "type": "consent.revoked", "consent_id": "c", "event_id": "e"}
+    return Message(
+        seq=0,
+        message_id=message_id,
+        event_id="e",
+        kind="consent_revoke",
+        channel=WEBHOOK,
+        subject_commitment=None,
+        params={**params, "occurred_at": "2026-12-01T00:00:00+00:00"},
+        attempts=1,
+        code="",
+    )
+
+
+async def test_the_guarded_network_sends_side_by_side_over_a_few_kept_alive_connections() -> None:
+    """The production path (no injected transport): every delivery through the SSRF guard, over at most
+    ``max_connections`` connections, each reused for the next delivery; a private address stays refused
+    where the policy says so, without a connection."""
+    receiver = KeepAliveReceiver()
+    url = await receiver.start()
+    secret = new_secret()
+    try:
+        channel = WebhookChannel(b"k" * 32, policy=ssrf.Policy(allow_private=True), max_connections=3)
+        endpoints = {"bank": Endpoint(httpx.URL(url), Webhook(secret))}
+        messages = [_message("bank") for _ in range(30)]
+        await asyncio.gather(*(channel.send(m, endpoints) for m in messages))
+        assert sorted(receiver.ids) == sorted(m.message_id for m in messages)
+        assert 1 <= receiver.connections <= 3  # kept alive: 30 deliveries, at most 3 connections
+        await channel.aclose()
+
+        strict = WebhookChannel(b"k" * 32, policy=ssrf.Policy(allow_private=False))
+        with pytest.raises(PermanentFailure, match="loopback"):
+            await strict.send(_message("bank"), endpoints)
+        assert len(receiver.ids) == 30
+    finally:
+        await receiver.stop()
