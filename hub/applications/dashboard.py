@@ -201,14 +201,18 @@ async def build(
         if status in OPEN_STATES:
             figures.open += n
 
-    open_case = ApplicationRow.status.in_(OPEN_STATES)
+    # The deadline runs for open cases except those waiting on the resident's supplement (the pause does not
+    # count towards the processing time: hub/applications/service.py moves the due date when it ends).
+    running = ApplicationRow.status.in_(OPEN_STATES) & (
+        ApplicationRow.status != lifecycle.SUPPLEMENTATION_REQUESTED
+    )
     for column, condition in (
         ("overdue", ApplicationRow.due_on < today),
         ("due_soon", (ApplicationRow.due_on >= today) & (ApplicationRow.due_on <= soon)),
     ):
         found = await session.execute(
             select(ApplicationRow.form_type, func.count())
-            .where(in_department, open_case, condition)
+            .where(in_department, running, condition)
             .group_by(ApplicationRow.form_type)
         )
         for form_type, n in found.all():

@@ -94,8 +94,9 @@ async def seed(state: HubState, seeded: Seeded, now: datetime, today: date) -> d
     session_case = str(uuid.uuid4())
     cases = [
         _case(a, "received", now - timedelta(minutes=10), today + 20 * DAY, application_id=session_case),
-        _case(a, "in_review", now - 3 * DAY, today),  # due today: due soon
-        _case(a, "supplementation_requested", now - 9 * DAY, today - DAY),  # overdue
+        _case(a, "in_review", now - 3 * DAY, today - DAY),  # overdue
+        # past its due date, but paused: the resident is supplementing, the office's clock does not run
+        _case(a, "supplementation_requested", now - 9 * DAY, today - DAY),
         _case(
             a, "completed", now - 10 * DAY, today - DAY, outcome="approved", completed=now - 6 * DAY, rating=5
         ),

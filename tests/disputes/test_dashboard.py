@@ -21,7 +21,9 @@ pytestmark = pytest.mark.anyio
 SEOUL = ZoneInfo("Asia/Seoul")
 
 
-async def test_figures_equal_counts_over_the_seeded_cases(hub_state: HubState) -> None:
+async def test_figures_equal_counts_over_the_seeded_cases_and_a_paused_case_is_not_overdue(
+    hub_state: HubState,
+) -> None:
     seeded = department_forms(hub_state)
     today = datetime.now(SEOUL).date()
     now = datetime.combine(today, time(12, 0), tzinfo=SEOUL).astimezone(UTC)  # noon: "today" is unambiguous
@@ -32,7 +34,7 @@ async def test_figures_equal_counts_over_the_seeded_cases(hub_state: HubState) -
         next(f for f in board.forms if f.form_type == form.type) for form in (seeded.form_a, seeded.form_b)
     )
 
-    assert (a.total, a.open, a.due_soon, a.overdue, a.approved, a.rejected) == (6, 3, 1, 1, 2, 1)
+    assert (a.total, a.open, a.due_soon, a.overdue, a.approved, a.rejected) == (6, 3, 0, 1, 2, 1)
     assert {s: n for s, n in a.by_state.items() if n} == {
         "received": 1,
         "in_review": 1,
@@ -48,7 +50,7 @@ async def test_figures_equal_counts_over_the_seeded_cases(hub_state: HubState) -
     assert (b.median_processing_seconds, b.supplementation_rate, b.satisfaction_average) == (None, 0.0, None)
 
     totals = board.totals
-    assert (totals.total, totals.open, totals.due_soon, totals.overdue) == (8, 4, 2, 1)
+    assert (totals.total, totals.open, totals.due_soon, totals.overdue) == (8, 4, 1, 1)
     assert totals.supplementation_rate == 0.25 and totals.satisfaction_average == 3.5
     assert totals.median_processing_seconds == (2 * DAY).total_seconds()
 
