@@ -29,13 +29,15 @@ debian-tools:
 demo: $(STAMP)
 	$(BIN)/gongyu demo
 
+# pytest runs on two workers (pytest-xdist; one test file per worker at a time, so a module's fixtures and
+# servers stay in one process): most of the suite waits on PostgreSQL, Chromium and server processes.
 # lint-imports checks the layer contracts of DESIGN section 2 ([tool.importlinter] in pyproject.toml);
 # --no-cache keeps its cache directory out of the working tree (the check takes well under a second).
 test: $(STAMP) $(AXE) debian-tools
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub adapters consent audit document_specs loadtests tests

@@ -27,7 +27,7 @@ class Watching(InboxChannel):
         self.order: dict[str, list[str]] = {}
 
     async def deliver(self, session: Any, message: Message) -> str | None:
-        recipient = message.subject_commitment or ""
+        recipient = message.subject_commitment or f"account:{message.account_id}"  # staff: by account
         self.overlapped_one_recipient |= self.in_flight.get(recipient, 0) > 0
         self.in_flight[recipient] = self.in_flight.get(recipient, 0) + 1
         self.most_at_once = max(self.most_at_once, sum(self.in_flight.values()))

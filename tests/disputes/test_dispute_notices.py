@@ -81,7 +81,9 @@ async def test_the_organisations_privacy_officers_hear_of_a_dispute_and_the_audi
     filed_event = dispute["history"][0]["event_id"]
 
     rows = await _rows_of(hub_state, filed_event)
-    staff = sorted((a, c) for a, s, c in rows if s is None)
+    # Other files' privacy officers of Test Bank may share this database (and are rightly told too): the
+    # officers this test made are each told on their channels, the other organisation's and the auditor not.
+    staff = sorted((a, c) for a, s, c in rows if s is None and a in ids.values())
     assert staff == sorted(
         [(ids["notice-bank-1"], "inbox"), (ids["notice-bank-1"], "email"), (ids["notice-bank-2"], "inbox")]
     )
