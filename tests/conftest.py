@@ -57,6 +57,29 @@ TEST_CLIENTS = [
 ]
 
 
+# The files that take longest (real Chromium, real server processes) run first. `make test` runs
+# `pytest -n 2 --dist loadfile`: each worker takes whole files in collection order, so the long ones start at
+# once on both workers instead of leaving one worker alone with a two-minute file at the end. The sort is
+# stable: files and tests keep their order within a rank.
+_LONGEST_FIRST = (
+    "tests/browser/test_every_page.py",
+    "tests/browser/",
+    "tests/credentials/test_verify_page_browser.py",
+    "tests/witness/test_witness_browser.py",
+    "tests/integration/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(_LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+            len(_LONGEST_FIRST),
+        )
+
+    items.sort(key=rank)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
