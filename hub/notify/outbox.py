@@ -142,38 +142,11 @@ def rows_for(
     ]
 
 
-async def resident_channels(session: AsyncSession, subject_commitment: str, kind: str) -> tuple[str, ...]:
-    """The channels a resident is reached through for ``kind``: the inbox always, e-mail when their account
-    has an address and they did not turn e-mail off for the kind's group.
-
-    One indexed read in the event's transaction, the account and its preferences together (an outer join on
-    the preferences' primary key): deciding here, not at delivery, keeps "one row per enabled channel" true
-    of the outbox itself (an operator sees what is owed), and the address is read again at delivery, so a
-    later change of address is honoured. Quiet hours and the digest are applied at delivery, not here.
-    """
-    found = (
-        await session.execute(
-            select(AccountRow.account_id, *preferences.preference_columns())
-            .outerjoin(PreferenceRow, PreferenceRow.account_id == AccountRow.account_id)
-            .where(
-                AccountRow.subject_commitment == subject_commitment,
-                AccountRow.role == "resident",
-                AccountRow.email.is_not(None),
-            )
-            .limit(1)
-        )
-    ).first()
-    if found is None:
-        return CHANNELS
-    chosen = preferences.Preferences.of_columns(*found[1:])
-    return (*CHANNELS, EMAIL) if chosen.email_for(kind) else CHANNELS
-
-
-# -- the hot path: one statement that writes the resident's notices and decides their channels ------------
+# -- one statement writes a resident's notices and decides their channels ---------------------------------
 
 # Kinds whose notices need nothing but the event: no second recipient (a mandate's agent), no client's
 # webhook (consent changes), no recipient read from another table (the sweep's, a request's). The lookup is
-# one; for these, :func:`resident_notices` replaces :func:`announce`'s read-then-insert with one statement.
+# one; for these, :func:`resident_notices` is all there is to write, and it can ride with the event's INSERT.
 _NEEDS_READS: Final = frozenset({"mandate_grant", REQUEST_RECEIVED, *SWEPT_KINDS, *webhooks.EVENT_TYPES})
 _NOTICE_COLUMNS: Final = (
     "message_id", "event_id", "kind", "subject_commitment", "channel", "params", "created_at", "not_before",
@@ -186,15 +159,21 @@ def plain(event: AuditEvent) -> bool:
     return (
         event.subject_commitment is not None
         and event.kind in NOTIFIED_KINDS
-        and event.kind in preferences.GROUP_OF
         and event.kind not in _NEEDS_READS
         and event.kind not in STAFF_KINDS
     )
 
 
-def _notices_statement(group: str) -> Insert:
-    """INSERT ... SELECT of the inbox row and, when the resident's account takes e-mail for ``group``, the
-    e-mail row: :func:`resident_channels`' decision made by the database inside the write itself."""
+def _notices_statement(group: str | None) -> Insert:
+    """INSERT ... SELECT of the inbox row and, when the recipient's account takes e-mail for ``group``, the
+    e-mail row: the channels are decided by the database inside the write itself.
+
+    The inbox always; e-mail when the recipient has a resident account with an address and did not turn
+    e-mail off for the kind's group (a kind of no group, a change of these very settings, is always mailed:
+    ``preferences.Preferences.email_for``). Deciding at write time, not at delivery, keeps "one row per
+    enabled channel" true of the outbox itself (an operator sees what is owed); the address is read again at
+    delivery, so a later change of address is honoured; quiet hours and the digest apply at delivery.
+    """
     table = cast(Table, OutboxRow.__table__)
     account, chosen = AccountRow.__table__, PreferenceRow.__table__
 
@@ -216,7 +195,7 @@ def _notices_statement(group: str) -> Insert:
             == bindparam("nt_subject_commitment", type_=table.c.subject_commitment.type),
             account.c.role == "resident",
             account.c.email.is_not(None),
-            func.coalesce(chosen.c["email_" + group], true()),
+            func.coalesce(chosen.c["email_" + group], true()) if group is not None else true(),
         )
     )
     return insert(table).from_select(
@@ -225,36 +204,45 @@ def _notices_statement(group: str) -> Insert:
     )
 
 
-_NOTICES: Final = {group: _notices_statement(group) for group in preferences.GROUPS}
+_NOTICES: Final = {group: _notices_statement(group) for group in (*preferences.GROUPS, None)}
 
 
-def resident_notices(event: AuditEvent, now: datetime | None = None) -> tuple[Insert, dict[str, Any]]:
-    """The statement writing a :func:`plain` event's notices, and its parameters.
-
-    The rows are those :func:`announce` writes (same columns, one per channel the resident takes), without
-    reading the account first: the caller sends it with the event's INSERT (``AuditLog.append_with``).
+def resident_notices(
+    event: AuditEvent,
+    now: datetime | None = None,
+    *,
+    recipient: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Insert, dict[str, Any]]:
+    """The statement writing a resident's notices of ``event`` (its subject's, or ``recipient``'s), and its
+    parameters: one row per channel the resident takes, without reading the account first. For a
+    :func:`plain` event the caller sends it with the event's INSERT (``AuditLog.append_with``).
     """
-    assert plain(event)
-    (row,) = rows_for(event, now)
+    (row,) = rows_for(event, now, recipient=recipient, extra=extra)
     params = {"nt_" + name: row[name] for name in _NOTICE_COLUMNS if name not in {"message_id", "channel"}}
     params["nt_inbox_id"] = row["message_id"]
     params["nt_email_id"] = new_message_id()
-    return _NOTICES[preferences.GROUP_OF[event.kind]], params
+    return _NOTICES[preferences.GROUP_OF.get(event.kind)], params
 
 
-async def _agent_rows(session: AsyncSession, event: AuditEvent) -> list[dict[str, Any]]:
+async def _write_notices(session: AsyncSession, notices: tuple[Insert, dict[str, Any]]) -> int:
+    written = (await session.execute(*notices)).rowcount  # type: ignore[attr-defined]
+    return int(written)
+
+
+async def _agent_notices(session: AsyncSession, event: AuditEvent) -> int:
     """A mandate granted: the agent hears that they may now act for someone (a second recipient)."""
     mandate_id = (event.basis or "").removeprefix("mandate:")
     agent = await consent_repository.mandate_agent(session, mandate_id) if mandate_id else None
     if agent is None:
-        return []
+        return 0
     commitment = (
         await session.execute(select(AccountRow.subject_commitment).where(AccountRow.account_id == agent))
     ).scalar_one_or_none()
     if commitment is None or commitment == event.subject_commitment:
-        return []
-    channels = await resident_channels(session, commitment, event.kind)
-    return rows_for(event, channels=channels, recipient=commitment, extra={"role": "agent"})
+        return 0
+    notices = resident_notices(event, recipient=commitment, extra={"role": "agent"})
+    return await _write_notices(session, notices)
 
 
 async def announce(session: AsyncSession, event: AuditEvent) -> int:
@@ -274,16 +262,15 @@ async def announce(session: AsyncSession, event: AuditEvent) -> int:
         request_id = (event.basis or "").removeprefix("request:")
         asking = await consent_repository.request_recipient(session, request_id)
         extra = {"recipient_org": asking} if asking else {}
-    channels = await resident_channels(session, event.subject_commitment, event.kind)
-    rows = rows_for(event, channels=channels, extra=extra)
+    written = await _write_notices(session, resident_notices(event, extra=extra))
     if event.kind == "mandate_grant":
-        rows += await _agent_rows(session, event)
+        written += await _agent_notices(session, event)
     hook = await webhooks.params_for(session, event)
-    if hook is not None and rows:
-        rows.append({**rows[0], "message_id": new_message_id(), "channel": webhooks.WEBHOOK, "params": hook})
-    if rows:
-        await session.execute(insert(OutboxRow), rows)
-    return len(rows) + staff
+    if hook is not None:
+        (row,) = rows_for(event)
+        await session.execute(insert(OutboxRow), [{**row, "channel": webhooks.WEBHOOK, "params": hook}])
+        written += 1
+    return written + staff
 
 
 # -- notices to staff accounts ------------------------------------------------------------------------------

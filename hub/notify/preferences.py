@@ -7,9 +7,9 @@ because a choice per audit kind would ask a resident about distinctions they do 
 Where each choice is applied, and why there:
 
 - *E-mail off for a group* is decided when the event is written (``outbox.announce``): no e-mail row exists,
-  so the outbox holds exactly one row per enabled channel. The choice is read in the same single query that
-  finds the account (a primary-key outer join, :func:`hub.notify.outbox.resident_channels`), so the lookup's
-  hot path gains no second read.
+  so the outbox holds exactly one row per enabled channel. The choice is read inside the INSERT that writes
+  the notices (a primary-key outer join in its ``WHERE EXISTS``, :func:`hub.notify.outbox.resident_notices`),
+  so the lookup's hot path gains no read at all.
 - *Quiet hours* and the *digest* are decided at delivery (``mail.EmailChannel``): the row is written as
   usual and the dispatcher puts it back to ``created`` with ``next_attempt_at`` at the end of the window or at
   the digest hour. Its status tells the truth (``created`` until sent), and a choice changed meanwhile
