@@ -6,6 +6,7 @@ Any failure surfaces as ``AuditUnavailable``; callers must then return no data (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,13 +59,7 @@ class AuditLog:
         """
         values = repository.event_params(event)
         if _dialect(executor) == "postgresql":
-            joined = _JOINED.get(id(companion))
-            if joined is None:
-                joined = _JOINED[id(companion)] = (
-                    companion,
-                    repository.INSERT_EVENT_BOUND.add_cte(companion.cte("companion")),
-                )
-            seq = (await executor.execute(joined[1], {**values, **params})).scalar_one()
+            seq = (await executor.execute(_joined(companion), {**values, **params})).scalar_one()
         else:
             seq = (await executor.execute(repository.INSERT_EVENT_BOUND, values)).scalar_one()
             await executor.execute(companion, dict(params))
@@ -95,9 +90,11 @@ class AuditLog:
         return [repository.row_dict(row) for row in rows]
 
 
-# Companion statement (by identity; callers pass module-level constants) -> the joined statement. The
-# companion is kept in the value so its id cannot be reused by another object while the entry lives.
-_JOINED: dict[int, tuple[Insert, Insert]] = {}
+@functools.cache
+def _joined(companion: Insert) -> Insert:
+    """The event's INSERT with ``companion`` as its CTE, built once per companion (callers pass module-level
+    statements; SQL constructs hash by identity), so SQLAlchemy's compiled cache is hit every time."""
+    return repository.INSERT_EVENT_BOUND.add_cte(companion.cte("companion"))
 
 
 def _dialect(executor: AsyncSession | AsyncConnection) -> str:
