@@ -32,7 +32,17 @@ from hub.security_headers import SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.state import HubState, build_state
 from hub.web import applications as my_applications
-from hub.web import auditor, counter, dev_mail, notice_preferences, pages, portal, signin, verify_page
+from hub.web import (
+    auditor,
+    counter,
+    dev_mail,
+    notice_preferences,
+    pages,
+    portal,
+    proxy_filing,
+    signin,
+    verify_page,
+)
 from hub.web import cases as case_pages
 from hub.web import credentials_page as credential_pages
 from hub.web import dashboard as dashboard_pages
@@ -108,10 +118,12 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     # the verify page caps its body and reads a picture (binary, so NUL bytes) itself.
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     self_validating |= {handoff_pages.PATH}  # pictures of hand-off QR codes, read by the page itself
+    self_validating |= {proxy_filing.PATH}  # a proxy's seal picture, read by the page itself
     errors.install(app, self_validating=self_validating)
     # 413 before the NUL check reads a body; a case's file upload takes the file as its body (10 MB).
     caps = {**body_limit.CAPS, application_files_api.UPLOAD_PATH: application_files_api.UPLOAD_CAP}
     caps[handoff_pages.PATH] = handoff_pages.MAX_BODY_BYTES
+    caps[proxy_filing.PATH] = proxy_filing.MAX_BODY_BYTES
     app.add_middleware(body_limit.BodyLimitMiddleware, caps=caps)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
@@ -123,6 +135,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     app.include_router(portal.router)
     app.include_router(my_documents.router)
     app.include_router(counter.router)
+    app.include_router(proxy_filing.router)  # before my_applications: /me/applications/proxy is its path
     app.include_router(my_applications.router)
     app.include_router(case_pages.router)
     app.include_router(dispute_pages.router)  # before the auditor console: /audit/disputes is its page

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +28,24 @@ class HeldMandate:
     mandate_id: str
     principal_account_id: str
     principal_commitment: str
+    expires_at: datetime | None = None
+
+
+async def held_mandates(
+    session: AsyncSession, agent_account_id: str, documents: Iterable[str]
+) -> list[HeldMandate]:
+    """Every live mandate (not revoked, not expired) the account holds as agent that covers ``documents``:
+    whom it may file a form for (the "file for" choice of the form pages), newest first."""
+    now = utcnow()
+    wanted = set(documents)
+    return [
+        HeldMandate(row.mandate_id, row.principal_account_id, row.principal_commitment, aware(row.expires_at))
+        for row in await consent_repository.mandates_of(session, agent_account_id)
+        if row.agent_account_id == agent_account_id  # held, not granted
+        and row.revoked_at is None
+        and aware(row.expires_at) > now
+        and wanted <= set(row.document_types)
+    ]
 
 
 async def held_mandate(
@@ -39,17 +58,12 @@ async def held_mandate(
 ) -> HeldMandate | None:
     """A live mandate (not revoked, not expired) the account holds as agent, covering ``documents``; with
     ``mandate_id`` that one only, with ``principal_commitment`` only one from that principal."""
-    now = utcnow()
-    wanted = set(documents)
-    for row in await consent_repository.mandates_of(session, agent_account_id):
-        if row.agent_account_id != agent_account_id:
-            continue  # a mandate the account granted, not one it holds
-        if mandate_id is not None and row.mandate_id != mandate_id:
+    for held in await held_mandates(session, agent_account_id, documents):
+        if mandate_id is not None and held.mandate_id != mandate_id:
             continue
-        if principal_commitment is not None and row.principal_commitment != principal_commitment:
+        if principal_commitment is not None and held.principal_commitment != principal_commitment:
             continue
-        if row.revoked_at is None and aware(row.expires_at) > now and wanted <= set(row.document_types):
-            return HeldMandate(row.mandate_id, row.principal_account_id, row.principal_commitment)
+        return held
     return None
 
 

@@ -291,7 +291,8 @@ class ApplicationService:
             ) from None
         if counter is not None:
             counter.application_id = row.application_id
-        await repository.drop_draft(session, account.account_id, form_type)
+        if proxy is None:  # a proxy's case is not the agent's own draft of this form
+            await repository.drop_draft(session, account.account_id, form_type)
         await self._step(session, row, account, None, "case_received", request_id)
         return row
 

@@ -169,6 +169,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/me/applications/new/{form_type}"): RESIDENTS,
     ("POST", "/me/applications/new/{form_type}"): RESIDENTS,
     ("POST", "/me/applications/new/{form_type}/prefill"): RESIDENTS,
+    ("GET", "/me/applications/new/{form_type}/proxy"): RESIDENTS,
+    ("POST", "/me/applications/proxy"): RESIDENTS,
     ("GET", "/me/applications/{application_id}"): RESIDENTS,
     ("GET", "/me/applications/{application_id}/files/{file_id}"): RESIDENTS,
     ("POST", "/me/applications/{application_id}/move"): RESIDENTS,

@@ -3,7 +3,8 @@
 The official opens a form session (QR) → the phone reads the link out of the QR image (zxing-cpp), signs in,
 consents to the pre-fill and sees the form pre-filled, completes and submits → the desk, which polls, shows
 the application → the official asks for a supplement → the resident supplements → the official completes →
-the resident answers the survey. Every page on the way is checked with axe-core. The time from the QR scan
+the resident answers the survey → the same phone files another resident's food business report as their
+agent (mandate chosen, seal picture uploaded) and sees the seal on the case. Every page on the way is checked with axe-core. The time from the QR scan
 to the desk showing the application is measured and written to test-artifacts/measurements.
 """
 
@@ -21,12 +22,13 @@ from pathlib import Path
 import pytest
 
 from hub.state import build_state
-from tests.applications.support import official_in
+from tests.applications.support import official_in, proxy_mandate
 from tests.browser.support import CHROMIUM_FLAGS, artifacts, axe_violations
 from tests.conftest import Backend
 from tests.servers import running_hub
 
 pytestmark = pytest.mark.slow
+PROXY_FORM = "food_business_report"
 
 
 @pytest.fixture
@@ -35,6 +37,8 @@ def live_server(sqlite_backend: Backend, tmp_path: Path) -> Iterator[str]:
         state = build_state(sqlite_backend.settings)
         try:
             await official_in(state, "browser-official", "resident_registration")
+            # resident1 (the phone) may also file resident2's food business report, with a seal.
+            await proxy_mandate(state, "resident1", "resident2", PROXY_FORM)
         finally:
             await state.close()
 
@@ -53,6 +57,14 @@ def _decode_qr(data_uri: str) -> str:
     results = zxingcpp.read_barcodes(image)
     assert results, "the desk shows a readable QR code"
     return str(results[0].text)
+
+
+def _seal_png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (120, 120), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _clean(page, where: str) -> None:  # type: ignore[no-untyped-def]
@@ -158,6 +170,35 @@ def test_counter_application_flow_in_chromium(live_server: str, sqlite_backend: 
             expect(phone.locator("#survey-heading")).to_have_count(0)
             phone.screenshot(path=str(artifacts() / "application-rated.png"), full_page=True)
 
+            # The same phone files resident2's food business report as their agent, with their seal.
+            phone.goto(f"{live_server}/me/applications/new/{PROXY_FORM}?step=form")
+            phone.click("#proxy-link")
+            principal = sqlite_backend.residents[2]["name_ko"]
+            expect(phone.locator("input[name=mandate]")).to_be_checked()  # the one mandate held
+            expect(phone.locator("#proxy-form")).to_contain_text(principal)
+            _clean(phone, "proxy form")
+            for field, value in (
+                ("applicant_name", principal),
+                ("birth_date", "1994-12-31"),
+                ("home_address", "서울특별시 서초구 남부순환로 2584"),
+                ("trade_name", "유나식당"),
+                ("business_address", "서울특별시 서초구 서초대로 1"),
+                ("floor_area_m2", "45"),
+                ("hygiene_training_on", "2026-11-02"),
+                ("phone", "010-1234-5678"),
+            ):
+                phone.fill(f"#f-{field}", value)
+            phone.select_option("#f-water_supply", "tap")
+            phone.set_input_files(
+                "#seal", files=[{"name": "도장.png", "mimeType": "image/png", "buffer": _seal_png()}]
+            )
+            phone.click("#proxy-form button[type=submit]")
+            expect(phone.locator("#case-proxy")).to_contain_text(principal)
+            expect(phone.locator("img.seal")).to_be_visible()
+            assert phone.locator("img.seal").evaluate("img => img.naturalWidth") == 120
+            _clean(phone, "proxy case")
+            phone.screenshot(path=str(artifacts() / "application-proxy-sealed.png"), full_page=True)
+
             # Every new page, in each of the six languages, is axe-clean.
             case_path = phone.url.removeprefix(live_server)
             desk_case = desk.url.removeprefix(live_server)
@@ -166,6 +207,7 @@ def test_counter_application_flow_in_chromium(live_server: str, sqlite_backend: 
                     (phone, "/me/applications"),
                     (phone, "/me/applications/new/basic_pension?step=consent"),
                     (phone, "/me/applications/new/childbirth_support?step=form"),
+                    (phone, f"/me/applications/new/{PROXY_FORM}/proxy"),
                     (phone, case_path),
                     (desk, "/cases"),
                     (desk, desk_case),
