@@ -226,3 +226,22 @@ async def test_the_official_reads_the_alert_in_the_api_and_on_the_pages(
         assert 'href="/staff/notices"' in queue.text and "data-staff-unread=" in queue.text
     finally:
         api.cookies.clear()
+
+
+async def test_a_moving_in_report_assigned_the_day_it_arrives_is_alerted_at_once(
+    hub_state: HubState, backend: Backend
+) -> None:
+    """What the README's counter tour shows: the form is due one business day after it is received, so the
+    sweep after its assignment alerts the official (due soon), with no date moved by hand."""
+    form = "moving_in_report"
+    official = await official_in(hub_state, "tour-registration", hub_state.forms[form].department)
+    resident = await principal(hub_state, "resident0")
+    answers = {**TYPED[form], "applicant_name": "홍길동", "birth_date": "1950-03-04"}
+    answers |= {"previous_address": "서울특별시 강남구", "previous_postal_code": "06236"}
+    async with transaction(hub_state.sessions) as session:
+        row = await hub_state.applications.submit(session, resident, form, answers, "tour-deadline")
+        case_id, received = row.application_id, row.submitted_at
+    async with transaction(hub_state.sessions) as session:
+        await hub_state.applications.transition(session, official, case_id, move_to("assigned"), "test")
+    await deadline_sweep.sweep(hub_state.sessions, hub_state.trail, now=lambda: received)
+    assert [a["kind"] for a in alerts_of(backend, case_id)] == ["case_due_soon"]
