@@ -4,8 +4,9 @@ The official opens a form session (QR) → the phone reads the link out of the Q
 consents to the pre-fill and sees the form pre-filled, completes and submits → the desk, which polls, shows
 the application → the official asks for a supplement → the resident supplements → the official completes →
 the resident answers the survey → the same phone files another resident's food business report as their
-agent (mandate chosen, seal picture uploaded) and sees the seal on the case. Every page on the way is checked with axe-core. The time from the QR scan
-to the desk showing the application is measured and written to test-artifacts/measurements.
+agent (mandate chosen, seal picture uploaded) and sees the seal on the case. Every page on the way is
+checked with axe-core. The time from the QR scan to the desk showing the application is measured and
+written to test-artifacts/measurements.
 """
 
 from __future__ import annotations
