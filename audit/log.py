@@ -14,6 +14,7 @@ from sqlalchemy import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from audit import repository
+from audit.direct import DirectAppender
 from audit.events import AuditEvent, EventRef
 
 
@@ -27,6 +28,12 @@ class AuditLog:
         engine = sessions.kw.get("bind")
         assert isinstance(engine, AsyncEngine), "the audit log needs a session factory bound to an engine"
         self._engine = engine
+        # The lookup's append on PostgreSQL: asyncpg directly (audit.direct), opened on first use.
+        self.direct = DirectAppender(engine) if DirectAppender.supports(engine) else None
+
+    async def close(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
 
     async def append(self, event: AuditEvent) -> EventRef:
         """One autocommitted INSERT: durable when this returns, in a single round trip."""
@@ -69,10 +76,15 @@ class AuditLog:
         """:meth:`append_with` as a unit of work of its own, durable when this returns.
 
         On PostgreSQL, an autocommitted single statement: no BEGIN and no COMMIT round trips, which is what
-        the lookup (whose only write is its event) pays on every request. Any failure raises
-        ``AuditUnavailable``: the caller must then answer nothing (fail closed).
+        the lookup (whose only write is its event) pays on every request, sent on asyncpg directly
+        (``audit.direct``). Any failure raises ``AuditUnavailable``: the caller must then answer nothing
+        (fail closed).
         """
         try:
+            if self.direct is not None:
+                values = {**repository.event_params(event), **params}
+                seq = await self.direct.fetchval(_joined(companion), values)
+                return EventRef(event_id=event.event_id, seq=int(seq))
             async with self._engine.connect() as conn:
                 if conn.dialect.name == "postgresql":
                     autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")

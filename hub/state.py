@@ -82,6 +82,7 @@ class HubState:
     async def close(self) -> None:
         await self.adapters.close()
         await self.witnessing.close()
+        await self.audit.close()
         await self.engine.dispose()
 
 

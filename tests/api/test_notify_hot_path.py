@@ -143,3 +143,57 @@ async def test_a_lookup_recorded_alone_commits_with_its_notices(hub_state: HubSt
         )
     assert seqs == [ref.seq]
     assert sorted(channels) == ["email", "inbox"]
+
+
+@pytest.mark.postgres
+async def test_the_direct_append_writes_the_rows_the_engine_writes(postgres_backend: Any) -> None:
+    """On PostgreSQL the lookup's append runs on asyncpg directly (``audit.direct``): the same statement,
+    so the event row and its notices are those the engine's path writes, column for column."""
+    from hub.notify import outbox
+    from hub.state import build_state
+
+    state = build_state(postgres_backend.settings)
+    try:
+        assert state.audit.direct is not None
+        subject = await _resident(state, email=True, chosen=None)
+        fields = ("name", "address")
+        direct = AuditEvent(**{**_lookup(subject).__dict__, "event_id": str(uuid.uuid4()), "fields": fields})
+        engine = AuditEvent(**{**direct.__dict__, "event_id": str(uuid.uuid4())})
+        await state.audit.append_alone(direct, *outbox.resident_notices(direct))
+        async with state.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await state.audit.append_with(autocommit, engine, *outbox.resident_notices(engine))
+
+        def kept(row: Any, *dropped: str) -> dict[str, Any]:
+            return {k: v for k, v in row._asdict().items() if k not in dropped}
+
+        async with state.sessions() as session:
+            events = {
+                r.event_id: kept(r, "event_id", "seq")
+                for r in (
+                    await session.execute(
+                        select(*AuditEventRow.__table__.c).where(
+                            AuditEventRow.event_id.in_([direct.event_id, engine.event_id])
+                        )
+                    )
+                ).all()
+            }
+            notices = {
+                # (the times are each call's own "now")
+                (r.event_id, r.channel): kept(
+                    r, "message_id", "event_id", "seq", "created_at", "not_before", "next_attempt_at"
+                )
+                for r in (
+                    await session.execute(
+                        select(*OutboxRow.__table__.c).where(
+                            OutboxRow.event_id.in_([direct.event_id, engine.event_id])
+                        )
+                    )
+                ).all()
+            }
+        assert events[direct.event_id] == events[engine.event_id]
+        assert events[direct.event_id]["fields"] == list(fields)
+        for channel in ("inbox", "email"):
+            assert notices[(direct.event_id, channel)] == notices[(engine.event_id, channel)]
+    finally:
+        await state.close()
