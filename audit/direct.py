@@ -4,18 +4,18 @@ A statutory lookup's only write is its audit event (with its notices as a CTE of
 autocommitted: one statement, durable when it returns. Through SQLAlchemy that statement paid, on every
 request, a pool checkout and its reset, an isolation-level switch, the greenlet bridge, parameter
 compilation and the result wrappers: more CPU than the statement itself in issue 17's profile. Here the
-statement is compiled once by SQLAlchemy's own asyncpg dialect (the same SQL text, casts and bind
-processors, so the row written is the one the engine would write) and executed on a small asyncpg pool of
-its own, as the SQL agencies' reads are (``adapters.sql``).
+statement is compiled once by SQLAlchemy's own asyncpg dialect (the same SQL text, casts, bind processors
+and bound literals, so the row written is the one the engine would write) and executed on the asyncpg
+connection under one of the engine's pooled connections.
 
-Nothing else is taken from SQLAlchemy: a failure of any kind is the caller's to turn into
-``AuditUnavailable`` (fail closed), and the pool replaces a connection the server closed when it is next
-acquired.
+A failure of any kind is the caller's to turn into ``AuditUnavailable`` (fail closed); the engine replaces
+a connection the server closed when it is next checked out (``adapters.sql.replace_closed_connections``).
+A second pool was tried first and dropped: beside the engine's and the agencies' it pushed two workers past
+PostgreSQL's default ``max_connections`` under load.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,55 +54,28 @@ def compile_for(statement: Insert, dialect: Dialect) -> Compiled:
     return Compiled(compiled.string, tuple(compiled.positiontup), processors, literals)
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """No reset on release: an autocommitted INSERT leaves no session state behind (see adapters.sql)."""
-
-
 class DirectAppender:
-    """Single autocommitted statements on an asyncpg pool beside the engine's, to the same database."""
+    """Single autocommitted statements straight on the asyncpg connection under a pooled engine connection.
 
-    def __init__(self, engine: AsyncEngine, *, max_size: int = 24) -> None:
-        self._dialect = engine.dialect
-        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._max_size = max_size
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
-        self._compile = functools.cache(functools.partial(_compile_cached, dialect=self._dialect))
+    The connection is the engine's own (no second pool: the hub's connections to PostgreSQL stay what the
+    engine is sized for); only the statement bypasses SQLAlchemy. No transaction is opened on it, so asyncpg
+    runs the statement in autocommit, and nothing is left for the pool's reset to undo.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._compile = functools.cache(functools.partial(_compile_cached, dialect=engine.dialect))
 
     @staticmethod
     def supports(engine: AsyncEngine) -> bool:
         return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
 
-    async def _pool_ready(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=0,
-                        max_size=self._max_size,
-                        max_inactive_connection_lifetime=1800,
-                        timeout=30,
-                        server_settings={"application_name": "gongyu-audit-append"},
-                        reset=_keep_session,
-                    )
-        return self._pool
-
     async def fetchval(self, statement: Insert, params: Mapping[str, Any]) -> Any:
         compiled: Compiled = self._compile(statement)
-        pool = await self._pool_ready()
-        async with pool.acquire() as conn:
-            return await conn.fetchval(compiled.sql, *compiled.arguments(params))
-
-    @property
-    def connections(self) -> int:
-        """Connections the pool holds now (open or being opened)."""
-        return self._pool.get_size() if self._pool is not None else 0
-
-    async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            return await driver.fetchval(compiled.sql, *compiled.arguments(params))
 
 
 def _compile_cached(statement: Insert, *, dialect: Dialect) -> Compiled:

@@ -31,10 +31,6 @@ class AuditLog:
         # The lookup's append on PostgreSQL: asyncpg directly (audit.direct), opened on first use.
         self.direct = DirectAppender(engine) if DirectAppender.supports(engine) else None
 
-    async def close(self) -> None:
-        if self.direct is not None:
-            await self.direct.close()
-
     async def append(self, event: AuditEvent) -> EventRef:
         """One autocommitted INSERT: durable when this returns, in a single round trip."""
         try:

@@ -82,7 +82,6 @@ class HubState:
     async def close(self) -> None:
         await self.adapters.close()
         await self.witnessing.close()
-        await self.audit.close()
         await self.engine.dispose()
 
 
