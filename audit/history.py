@@ -56,7 +56,7 @@ async def page(
     *,
     upper: proofs.UpperLevels | None = None,
 ) -> HistoryPage:
-    rows = await repository.event_page(
+    rows, latest = await repository.history_page(
         session,
         filters,
         limit + 1,
@@ -64,7 +64,6 @@ async def page(
         subject_commitment=subject_commitment,
         visible_at=now,
     )
-    latest = await repository.latest_checkpoint(session)
     size = latest.tree_size if latest else 0
     shown = rows[:limit]
     proven = [row.leaf_index for row in shown if row.leaf_index is not None and row.leaf_index < size]

@@ -237,6 +237,30 @@ async def event_by_leaf(session: AsyncSession, leaf_index: int) -> AuditEventRow
     return result.scalar_one_or_none()
 
 
+async def published_with_visibility(
+    session: AsyncSession, leaf_index: int
+) -> tuple[int, bytes | None, datetime | None]:
+    """The latest checkpoint's size and root, and when the event at ``leaf_index`` may be disclosed to
+    residents (:func:`visible_from_at`), in one round trip: a public proof's first read."""
+    newest = AuditCheckpointRow.tree_size.desc()
+    # One statement, so one snapshot: the size and the root are the same checkpoint's.
+    row = (
+        await session.execute(
+            select(
+                select(AuditCheckpointRow.tree_size).order_by(newest).limit(1).scalar_subquery(),
+                select(AuditCheckpointRow.root_hash).order_by(newest).limit(1).scalar_subquery(),
+                select(AuditEventRow.visible_from)
+                .where(AuditEventRow.leaf_index == leaf_index)
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    size, root, moment = row
+    if moment is not None and moment.tzinfo is None:  # SQLite returns naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (int(size), bytes(root), moment) if size is not None else (0, None, moment)
+
+
 async def visible_from_at(session: AsyncSession, leaf_index: int) -> datetime | None:
     """When the event at ``leaf_index`` may be disclosed to residents; None: from the start, or no leaf."""
     moment = (
@@ -344,6 +368,23 @@ def _events_table() -> Table:
     return table
 
 
+def _page_where(
+    table: Table,
+    filters: EventFilter,
+    before_seq: int | None,
+    subject_commitment: str | None,
+    visible_at: datetime | None,
+) -> list[ColumnElement[bool]]:
+    where = list(_clauses(table, conditions(filters)))
+    if subject_commitment is not None:
+        where.append(table.c.subject_commitment == subject_commitment)
+    if visible_at is not None:
+        where.append(or_(table.c.visible_from.is_(None), table.c.visible_from <= visible_at))
+    if before_seq is not None:
+        where.append(table.c.seq < before_seq)
+    return where
+
+
 async def event_page(
     session: AsyncSession,
     filters: EventFilter,
@@ -359,17 +400,52 @@ async def event_page(
     whose disclosure is still delayed; both are the resident history's own scope, set by the reader and
     never taken from the filter, so no filter a caller sends can widen a resident's view.
     """
-    query = select(AuditEventRow).where(*_clauses(_events_table(), conditions(filters)))
-    if subject_commitment is not None:
-        query = query.where(AuditEventRow.subject_commitment == subject_commitment)
-    if visible_at is not None:
-        query = query.where(
-            or_(AuditEventRow.visible_from.is_(None), AuditEventRow.visible_from <= visible_at)
+    where = _page_where(_events_table(), filters, before_seq, subject_commitment, visible_at)
+    query = select(AuditEventRow).where(*where).order_by(AuditEventRow.seq.desc()).limit(limit)
+    return (await session.execute(query)).scalars().all()
+
+
+@dataclasses.dataclass(frozen=True)
+class LatestCheckpoint:
+    tree_size: int
+    root_hash: bytes
+    note: str
+
+
+async def history_page(
+    session: AsyncSession,
+    filters: EventFilter,
+    limit: int,
+    *,
+    subject_commitment: str,
+    visible_at: datetime,
+    before_seq: int | None = None,
+) -> tuple[Sequence[Any], LatestCheckpoint | None]:
+    """:func:`event_page` for one resident's history, as Core rows, with the latest checkpoint.
+
+    The checkpoint rides on each row (three scalar subqueries), so the page and the tree size its proofs
+    are for come from one statement and one snapshot, in one round trip instead of two; only a page without
+    rows reads the checkpoint on its own.
+    """
+    table = _events_table()
+    newest = AuditCheckpointRow.tree_size.desc()
+    latest = [
+        select(column).order_by(newest).limit(1).scalar_subquery().label(f"cp_{column.key}")
+        for column in (AuditCheckpointRow.tree_size, AuditCheckpointRow.root_hash, AuditCheckpointRow.note)
+    ]
+    where = _page_where(table, filters, before_seq, subject_commitment, visible_at)
+    query = select(table, *latest).where(*where).order_by(table.c.seq.desc()).limit(limit)
+    rows = (await session.execute(query)).all()
+    if rows:
+        first = rows[0]
+        checkpoint = (
+            LatestCheckpoint(int(first.cp_tree_size), bytes(first.cp_root_hash), first.cp_note)
+            if first.cp_tree_size is not None
+            else None
         )
-    if before_seq is not None:
-        query = query.where(AuditEventRow.seq < before_seq)
-    result = await session.execute(query.order_by(AuditEventRow.seq.desc()).limit(limit))
-    return result.scalars().all()
+        return rows, checkpoint
+    row = await latest_checkpoint(session)
+    return rows, (LatestCheckpoint(row.tree_size, bytes(row.root_hash), row.note) if row else None)
 
 
 async def events_in_order(session: AsyncSession, filters: EventFilter, limit: int) -> Sequence[Any]:

@@ -137,15 +137,14 @@ class AuditReader:
         whether through its leaf or its proof. ``BadRange`` is checked first, as before.
         """
         async with self._reading() as session:
-            published, root = await self._published(session)
+            # The checkpoint and the leaf's disclosure time in one round trip, then the proof's nodes.
+            published, root, visible_from = await repository.published_with_visibility(session, leaf_index)
             size = published if tree_size is None else tree_size
             hashes = await proofs.inclusion(
                 session, leaf_index, size, published, published_root=root, upper=self.upper
             )
-            if visible_at is not None:
-                visible_from = await repository.visible_from_at(session, leaf_index)
-                if visible_from is not None and visible_from > visible_at:
-                    raise Withheld(leaf_index)
+            if visible_at is not None and visible_from is not None and visible_from > visible_at:
+                raise Withheld(leaf_index)
             return size, hashes
 
     async def consistency_proof(self, first: int, second: int | None) -> tuple[int, list[bytes]]:
