@@ -442,8 +442,9 @@ def _print_table(result: dict[str, Any], runs: list[dict[str, float]], output: P
     print(f"{'metric':<24}{'target':>14}{'median':>14}  {'runs':<40}verdict")
     for metric, (op, target) in TARGETS.items():
         values = ", ".join(f"{r[metric]:,.2f}" for r in runs)
+        shown = format(target, ",.0f" if target >= 1 else ".1f")
         print(
-            f"{metric:<24}{op + ' ' + format(target, ',.0f'):>14}{result['median'][metric]:>14,.2f}  "
+            f"{metric:<24}{op + ' ' + shown:>14}{result['median'][metric]:>14,.2f}  "
             f"{values:<40}{result['verdict'][metric]}"
         )
     print(f"\nresults: {output}")
