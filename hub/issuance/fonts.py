@@ -2,9 +2,9 @@
 
 The font comes from PyPI (``pylopdf-fonts-ko``: Noto Sans KR, SIL OFL 1.1), so nothing outside the project's
 own dependencies is needed. Noto's CJK fonts have PostScript (CFF) outlines, which reportlab cannot embed;
-on first use we convert the glyphs documents need (Latin, Hangul syllables and jamo, CJK punctuation, a few
-symbols) to TrueType quadratic outlines with fontTools and cache the result (a few seconds, once per
-machine). reportlab then embeds a subset of exactly the glyphs each PDF uses.
+on first use we convert the glyphs documents need (Latin with Vietnamese, Hangul syllables and jamo, kana, CJK
+ideographs and punctuation, a few symbols) to TrueType quadratic outlines with fontTools and cache the result
+(a few seconds, once per machine). reportlab then embeds a subset of exactly the glyphs each PDF uses.
 """
 
 from __future__ import annotations
@@ -15,15 +15,19 @@ import threading
 from pathlib import Path
 
 FONT_NAME = "GongyuSansKR"
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"  # 2: Vietnamese (Latin Extended-B and Additional) and kana
 _RANGES = (
     (0x0020, 0x007E),
     (0x00A0, 0x017F),
+    (0x0180, 0x024F),
+    (0x0300, 0x036F),
+    (0x1E00, 0x1EFF),
     (0x2010, 0x206F),
     (0x2190, 0x21FF),
     (0x2460, 0x24FF),
     (0x25A0, 0x25FF),
     (0x3000, 0x303F),
+    (0x3040, 0x30FF),
     (0x3130, 0x318F),
     (0x3200, 0x32FF),
     (0x4E00, 0x9FFF),

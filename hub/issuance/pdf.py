@@ -14,7 +14,8 @@ import functools
 import hashlib
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -25,12 +26,14 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfgen.pathobject import PDFPathObject
 
-from document_specs.model import DocumentSpec, FieldSpec
+from document_specs.model import DISPLAY_LANGUAGES, DocumentSpec, FieldSpec
 from hub.issuance import numbers
 from hub.issuance.qr import make_qr
+from hub.issuance.tagging import Element, Tagger
 
 rl_config.useA85 = 0  # binary streams: smaller files, and no ASCII85 pass over the embedded font
 KST = timezone(timedelta(hours=9), "KST")
@@ -55,6 +58,7 @@ class RenderRequest:
     qr_payload: str
     verify_url: str
     check_code: str
+    language: str = "ko"  # the resident's: shown beside the Korean original (see ``languages``)
 
 
 VARIANTS = 16  # guilloche variants, picked by the number's hash; each is computed once per process
@@ -184,87 +188,251 @@ def _format(spec: FieldSpec, value: Any) -> str:
     return str(value)
 
 
+Part = tuple[str, str]  # a run of text and its language
+Line = tuple[float, float, float, Color, Sequence[Part]]  # x, y, font size, colour, runs
+
+
+def _spec_texts(spec: DocumentSpec, lang: str) -> Iterator[str]:
+    yield spec.titles[lang]
+    yield spec.holder_titles[lang]
+    for view in spec.views:
+        yield view.titles[lang]
+    for field in spec.fields:
+        yield field.titles[lang]
+        for item in field.items:
+            yield item.titles[lang]
+
+
+@functools.lru_cache(maxsize=64)
+def _drawable(font: str, texts: tuple[str, ...]) -> bool:
+    glyphs = pdfmetrics.getFont(font).face.charToGlyph
+    return all(ord(ch) in glyphs for text in texts for ch in text if not ch.isspace())
+
+
+def languages(spec: DocumentSpec, wanted: str, font: str) -> tuple[str, str]:
+    """(the document's language, the language shown beside Korean) for a resident who reads ``wanted``.
+
+    Korean is always on the page (the original). A Korean or English reader gets Korean with English beside
+    it, as before; any other language is shown beside Korean when the embedded font has every glyph its
+    titles need (Noto Sans KR has no Thai, and lacks a few simplified Chinese and Japanese kanji), else the
+    document falls back to English rather than print empty boxes.
+    """
+    if wanted not in DISPLAY_LANGUAGES or wanted == "ko":
+        return "ko", "en"
+    if wanted == "en" or _drawable(font, tuple(_spec_texts(spec, wanted))):
+        return wanted, wanted
+    return "en", "en"
+
+
 class _Writer:
-    """Page flow: header on every page, the QR block at the foot of the first page."""
+    """Page flow: header on every page, the QR block at the foot of the first page.
+
+    Everything is drawn through :class:`~hub.issuance.tagging.Tagger`: real content in marked-content
+    sequences of its structure element, decoration as artifacts. The structure is the reading order: title,
+    the header lines, the fields (a Table of TH/TD rows; a list field is an H2 and a table of its own), then
+    the verification block (the QR as a Figure with /Alt). The QR block is drawn last on the first page, so
+    the content stream's order (what ``pdftotext -raw`` and simple readers follow) is the same.
+    """
 
     def __init__(self, c: Canvas, font: str, req: RenderRequest) -> None:
         self.c, self.font, self.req = c, font, req
+        self.lang, self.second = languages(req.spec, req.language, font)
+        self.tag = Tagger(c, self.lang)
+        self.doc = self.tag.root
+        self.rows: Element | None = None  # the current table of single-value fields
+        self.footer = Element("Sect")  # the verification block, last in reading order
         self.page = 0
         self.y = 0.0
         self.bottom = MARGIN
 
+    def title(self) -> str:
+        titles, number = self.req.spec.titles, numbers.display(self.req.number)
+        if self.lang == "ko":
+            return f"{titles['ko']} ({number})"
+        return f"{titles[self.lang]} ({titles['ko']}, {number})"
+
     def new_page(self) -> None:
         if self.page:
+            if self.page == 1:
+                self._footer()
             self.c.showPage()
         self.page += 1
-        _background(self.c, self.font, self.req.number)
+        self.tag.start_page()
+        with self.tag.artifact():
+            _background(self.c, self.font, self.req.number)
         self._header()
         self.bottom = MARGIN + (FOOTER_H if self.page == 1 else 8 * mm)
+
+    def finish(self) -> None:
         if self.page == 1:
             self._footer()
+        self.doc.kids.append(self.footer)
+
+    def ko(self, titles: Mapping[str, str]) -> list[Part]:
+        return [(titles["ko"], "ko")]
+
+    def other(self, titles: Mapping[str, str]) -> list[Part]:
+        return [(titles[self.second], self.second)]
+
+    def both(self, titles: Mapping[str, str], sep: str = " · ") -> list[Part]:
+        return [(titles["ko"], "ko"), (sep + titles[self.second], self.second)]
+
+    def say(
+        self,
+        owner: Element | None,
+        x: float,
+        y: float,
+        size: float,
+        color: Color,
+        parts: Sequence[Part],
+        right: bool = False,
+    ) -> None:
+        """One line of text in runs: marked content of ``owner`` (an artifact when None)."""
+        self.text(owner, [(x, y, size, color, parts)], right)
+
+    def text(self, owner: Element | None, lines: Sequence[Line], right: bool = False) -> None:
+        """Lines in one text object. Each run is marked content of ``owner``, in a Span element with its own
+        /Lang when its language is not the document's. A heading is one marked-content sequence instead (a
+        heading's content is one piece, which checkers read as such), its foreign runs marked
+        ``/Span <</Lang (…)>>`` inside it."""
+        c, tag = self.c, self.tag
+        t = c.beginText()
+        code: list[str] = t._code
+        heading = owner is not None and owner.role[0] == "H"
+        whole: AbstractContextManager[None] = nullcontext()
+        if owner is None:
+            whole = tag.artifact(code)
+        elif heading:
+            whole = tag.content(owner, code)
+        with whole:
+            for x, y, size, color, parts in lines:
+                if right:
+                    x -= sum(c.stringWidth(text, self.font, size) for text, _ in parts)
+                t.setTextOrigin(x, y)
+                t.setFont(self.font, size)
+                t.setFillColor(color)
+                for text, lang in parts:
+                    mark: AbstractContextManager[None]
+                    if owner is None or lang == (owner.lang or self.lang):
+                        mark = nullcontext() if owner is None or heading else tag.content(owner, code)
+                    elif heading:
+                        mark = tag.language(lang, code)
+                    else:
+                        mark = tag.content(owner.add("Span", lang=lang), code)
+                    with mark:
+                        t.textOut(text)
+        c.drawText(t)
 
     def _header(self) -> None:
-        c, font, req = self.c, self.font, self.req
+        c, req = self.c, self.req
+        first = self.page == 1  # later pages repeat the header: a running artifact there
         top = PAGE_H - MARGIN
-        c.setFillColor(INK)
-        c.setFont(font, 20)
-        c.drawString(MARGIN, top - 20, req.spec.titles["ko"])
-        c.setFillColor(MUTED)
-        c.setFont(font, 10)
-        c.drawString(MARGIN, top - 34, req.spec.titles["en"])
+        self.text(
+            self.doc.add("H1") if first else None,
+            [
+                (MARGIN, top - 20, 20, INK, self.ko(req.spec.titles)),
+                (MARGIN, top - 34, 10, MUTED, self.other(req.spec.titles)),
+            ],
+        )
         right = PAGE_W - MARGIN
-        c.setFont(font, 7.5)
-        c.drawRightString(right, top - 8, "발급번호 Issuance No.")
-        c.setFillColor(INK)
-        c.setFont(font, 13)
-        c.drawRightString(right, top - 22, numbers.display(req.number))
-        c.setFillColor(MUTED)
-        c.setFont(font, 7.5)
+        number = self.doc.add("P") if first else None
+        self.say(number, right, top - 8, 7.5, MUTED, [("발급번호", "ko"), (" Issuance No.", "en")], True)
+        self.say(number, right, top - 22, 13, INK, [(numbers.display(req.number), self.lang)], True)
         local = req.issued_at.astimezone(KST)
         utc = req.issued_at.astimezone(UTC)
-        c.drawRightString(
-            right, top - 33, f"발급일시 Issued at {local:%Y-%m-%d %H:%M:%S} KST ({utc:%H:%M:%S} UTC)"
+        self.say(
+            self.doc.add("P") if first else None,
+            right,
+            top - 33,
+            7.5,
+            MUTED,
+            [
+                ("발급일시", "ko"),
+                (" Issued at", "en"),
+                (f" {local:%Y-%m-%d %H:%M:%S} KST ({utc:%H:%M:%S} UTC)", self.lang),
+            ],
+            True,
         )
         view = req.spec.view(req.view)
         holder = req.spec.holder_titles
-        c.drawString(
-            MARGIN,
-            top - 48,
-            f"보유기관 Holder: {holder['ko']} · {holder['en']}    "
-            f"열람 범위 View: {view.titles['ko'] if view else req.view}"
-            + (f" · {view.titles['en']}" if view else ""),
-        )
-        if self.page > 1:
-            c.drawRightString(right, top - 48, f"{self.page}쪽 page {self.page}")
-        c.setStrokeColor(RULE)
-        c.setLineWidth(0.8)
-        c.line(MARGIN, top - 55, PAGE_W - MARGIN, top - 55)
+        parts: list[Part] = [("보유기관", "ko"), (" Holder: ", "en"), *self.both(holder)]
+        parts += [("    열람 범위", "ko"), (" View: ", "en")]
+        parts += self.both(view.titles) if view else [(req.view, self.lang)]
+        self.say(self.doc.add("P") if first else None, MARGIN, top - 48, 7.5, MUTED, parts)
+        if not first:
+            self.say(None, right, top - 48, 7.5, MUTED, [(f"{self.page}쪽 page {self.page}", "ko")], True)
+        with self.tag.artifact():
+            c.setStrokeColor(RULE)
+            c.setLineWidth(0.8)
+            c.line(MARGIN, top - 55, PAGE_W - MARGIN, top - 55)
         self.y = top - 70
 
     def _footer(self) -> None:
-        c, font, req = self.c, self.font, self.req
+        c, req = self.c, self.req
         x, y = MARGIN, MARGIN + 4 * mm
-        _draw_qr(c, req.qr_payload, x, y, QR_SIZE)
+        number = numbers.display(req.number)
+        alt = (
+            f"진위 확인용 QR 코드: 발급번호 {number}, 확인 주소 {req.verify_url}"
+            if self.lang == "ko"
+            else f"QR code to verify this document: issuance number {number}, checked at {req.verify_url}"
+        )
+        figure = Element("Figure", alt=alt, lang=None if self.lang in ("ko", "en") else "en")
+        with self.tag.content(figure):
+            _draw_qr(c, req.qr_payload, x, y, QR_SIZE)
         tx = x + QR_SIZE + 6 * mm
-        lines = [
-            (9, INK, "진위 확인 · Verify this document"),
-            (8, MUTED, f"QR 코드를 스캔하거나 {req.verify_url} 에서 발급번호를 입력하십시오."),
-            (8, MUTED, f"Scan the QR code, or enter the issuance number at {req.verify_url}."),
-            (9, INK, f"발급번호 {numbers.display(req.number)}    확인코드 Check code {req.check_code}"),
-            (7, MUTED, "이 문서는 공유(Gongyu) 허브가 전자서명(PAdES)하고 RFC 3161 시점확인을 받았습니다."),
-            (7, MUTED, "Digitally signed by the Gongyu hub (PAdES B-T) with an RFC 3161 time stamp; any"),
+        # (the structure element a line starts, or None to continue the previous one), size, colour, runs
+        lines: list[tuple[str | None, float, Color, list[Part]]] = [
+            ("H2", 9, INK, [("진위 확인", "ko"), (" · Verify this document", "en")]),
+            ("P", 8, MUTED, [(f"QR 코드를 스캔하거나 {req.verify_url} 에서 발급번호를 입력하십시오.", "ko")]),
             (
+                None,
+                8,
+                MUTED,
+                [(f"Scan the QR code, or enter the issuance number at {req.verify_url}.", "en")],
+            ),
+            (
+                "P",
+                9,
+                INK,
+                [
+                    (f"발급번호 {number}    확인코드", "ko"),
+                    (" Check code", "en"),
+                    (f" {req.check_code}", self.lang),
+                ],
+            ),
+            (
+                "P",
                 7,
                 MUTED,
-                "change to the file invalidates the signature. A paper copy is checked by its QR code.",
+                [("이 문서는 공유(Gongyu) 허브가 전자서명(PAdES)하고 RFC 3161 시점확인을 받았습니다.", "ko")],
+            ),
+            (
+                None,
+                7,
+                MUTED,
+                [("Digitally signed by the Gongyu hub (PAdES B-T) with an RFC 3161 time stamp; any", "en")],
+            ),
+            (
+                None,
+                7,
+                MUTED,
+                [
+                    (
+                        "change to the file invalidates the signature. "
+                        "A paper copy is checked by its QR code.",
+                        "en",
+                    )
+                ],
             ),
         ]
+        owner = self.footer
         ty = y + QR_SIZE - 8
-        for size, color, text in lines:
-            c.setFillColor(color)
-            c.setFont(font, size)
-            c.drawString(tx, ty, text)
+        for role, size, color, parts in lines:
+            if role is not None:
+                owner = self.footer.add(role)
+            self.say(owner, tx, ty, size, color, parts)
             ty -= size + 5
+        self.footer.kids.insert(1, figure)  # after the block's heading
 
     def need(self, height: float) -> None:
         if self.y - height < self.bottom:
@@ -277,45 +445,44 @@ class _Writer:
         lines = simpleSplit(_format(spec, value), font, 10.5, width) or ["—"]
         height = max(28.0, 14.0 * len(lines) + 14)
         self.need(height)
-        c.setFillColor(INK)
-        c.setFont(font, 9.5)
-        c.drawString(MARGIN, self.y, spec.titles["ko"])
-        c.setFillColor(MUTED)
-        c.setFont(font, 7)
-        c.drawString(MARGIN, self.y - 10, spec.titles["en"])
-        c.setFillColor(INK)
-        c.setFont(font, 10.5)
+        if self.rows is None:
+            self.rows = self.doc.add("Table")
+        tr = self.rows.add("TR")
+        th = tr.add("TH", scope="Row")
+        self.say(th, MARGIN, self.y, 9.5, INK, self.ko(spec.titles))
+        self.say(th, MARGIN, self.y - 10, 7, MUTED, self.other(spec.titles))
+        td = tr.add("TD")
         for i, line in enumerate(lines):
-            c.drawString(value_x, self.y - 14 * i, line)
+            self.say(td, value_x, self.y - 14 * i, 10.5, INK, [(line, self.lang)])
         self.y -= height
-        c.setStrokeColor(RULE)
-        c.setLineWidth(0.3)
-        c.line(MARGIN, self.y + 12, PAGE_W - MARGIN, self.y + 12)
+        with self.tag.artifact():
+            c.setStrokeColor(RULE)
+            c.setLineWidth(0.3)
+            c.line(MARGIN, self.y + 12, PAGE_W - MARGIN, self.y + 12)
 
     def table(self, spec: FieldSpec, entries: Sequence[Mapping[str, Any]]) -> None:
-        c, font = self.c, self.font
+        font = self.font
         self.need(40)
-        c.setFillColor(INK)
-        c.setFont(font, 9.5)
-        c.drawString(MARGIN, self.y, f"{spec.titles['ko']}  ·  {spec.titles['en']}")
+        self.rows = None  # fields after this list start a table of their own
+        self.say(self.doc.add("H2"), MARGIN, self.y, 9.5, INK, self.both(spec.titles, "  ·  "))
         self.y -= 16
         items = [i for i in spec.items if any(i.name in e for e in entries)] or list(spec.items)
         total = PAGE_W - 2 * MARGIN
         weights = [3.0 if i.type == "string" else 1.0 for i in items]
         widths = [total * w / sum(weights) for w in weights]
+        table = self.doc.add("Table") if entries else None
 
-        def header() -> None:
+        def header(tagged: bool) -> None:
+            tr = table.add("TR") if tagged and table is not None else None
             x = MARGIN
-            c.setFillColor(MUTED)
             for item, w in zip(items, widths, strict=True):
-                c.setFont(font, 8)
-                c.drawString(x, self.y, item.titles["ko"])
-                c.setFont(font, 6.5)
-                c.drawString(x, self.y - 8, item.titles["en"])
+                th = tr.add("TH", scope="Column") if tr is not None else None
+                self.say(th, x, self.y, 8, MUTED, self.ko(item.titles))
+                self.say(th, x, self.y - 8, 6.5, MUTED, self.other(item.titles))
                 x += w
             self.y -= 16
 
-        header()
+        header(True)
         for entry in entries:
             cells = [
                 simpleSplit(_format(item, entry.get(item.name)), font, 8.5, w - 4) or ["—"]
@@ -324,18 +491,18 @@ class _Writer:
             height = 11.0 * max(len(cell) for cell in cells) + 4
             if self.y - height < self.bottom:
                 self.new_page()
-                header()
+                header(False)  # the repeated header row is a running artifact
+            assert table is not None
+            tr = table.add("TR")
             x = MARGIN
-            c.setFillColor(INK)
-            c.setFont(font, 8.5)
             for cell, w in zip(cells, widths, strict=True):
+                td = tr.add("TD")
                 for k, line in enumerate(cell):
-                    c.drawString(x, self.y - 11 * k, line)
+                    self.say(td, x, self.y - 11 * k, 8.5, INK, [(line, self.lang)])
                 x += w
             self.y -= height
         if not entries:
-            c.setFont(font, 8.5)
-            c.drawString(MARGIN, self.y, "—")
+            self.say(self.doc.add("P"), MARGIN, self.y, 8.5, INK, [("—", self.lang)])
             self.y -= 12
         self.y -= 8
 
@@ -344,11 +511,11 @@ def render(req: RenderRequest, font: str) -> bytes:
     """The unsigned PDF (one or more A4 pages)."""
     buffer = io.BytesIO()
     c = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=0)
-    c.setTitle(f"{req.spec.titles['ko']} ({numbers.display(req.number)})")
-    c.setSubject(req.spec.titles["en"])
+    writer = _Writer(c, font, req)
+    c.setTitle(writer.title())
+    c.setSubject(req.spec.titles[writer.second])
     c.setAuthor("Gongyu (공유)")
     c.setCreator("Gongyu issuance")
-    writer = _Writer(c, font, req)
     writer.new_page()
     for name in req.spec.view_selection(req.view):
         spec = req.spec.field(name)
@@ -359,6 +526,7 @@ def render(req: RenderRequest, font: str) -> bytes:
             writer.table(spec, value if isinstance(value, list) else [])
         else:
             writer.row(spec, value)
+    writer.finish()
     c.showPage()
     c.save()
-    return buffer.getvalue()
+    return writer.tag.finish(buffer.getvalue(), writer.title())
