@@ -8,8 +8,9 @@ this module imports nothing from ``hub.web``.
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from consent import Actor
@@ -56,13 +57,23 @@ def _problems(**codes: str) -> dict[int | str, dict[str, object]]:
         }
     },
 )
-async def issue(request: Request, client: ClientDep, state: StateDep, db: SessionDep) -> IssuanceOut:
+async def issue(
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+    db: SessionDep,
+    language: Annotated[
+        Literal["ko", "en", "ja", "zh", "th", "vi"],
+        Query(description="the resident's language, shown beside the Korean original in the tagged PDF"),
+    ] = "ko",
+) -> IssuanceOut:
     """Issue a signed, time-stamped e-document (PDF + QR) of a spec-``issuable`` document.
 
     The body is a lookup body; the fields come through the audited lookup, and the issuance is audited too.
+    The PDF is tagged (PDF/UA-1) in ``language`` with the Korean original.
     """
     body = await request.body()
-    return await state.issuance.issue(db, client_actor(client), body, request.state.request_id)
+    return await state.issuance.issue(db, client_actor(client), body, request.state.request_id, language)
 
 
 @router.get(

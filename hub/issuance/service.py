@@ -233,18 +233,26 @@ class IssuanceService:
             422, "document-not-issuable", extra={"audit_event_id": ref.event_id}, document_type=spec.type
         )
 
-    async def issue(self, session: AsyncSession, actor: Actor, body: bytes, request_id: str) -> IssuanceOut:
+    async def issue(
+        self, session: AsyncSession, actor: Actor, body: bytes, request_id: str, language: str = "ko"
+    ) -> IssuanceOut:
         """Issue on a raw lookup body (the API): a body that does not parse is refused *and audited*."""
         request = await self.broker.parse(session, actor, body, request_id)
-        return (await self.issue_with_fields(session, actor, request, request_id))[0]
+        return (await self.issue_with_fields(session, actor, request, request_id, language))[0]
 
     async def issue_with_fields(
-        self, session: AsyncSession, actor: Actor, request: LookupRequest, request_id: str
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        request: LookupRequest,
+        request_id: str,
+        language: str = "ko",
     ) -> tuple[IssuanceOut, LookupResponse]:
         """Issue on a typed lookup request: a statute naming the subject, or a consent (which names it).
 
         Also hands back the released fields (the counter shows what it stamped). Callers with a typed
-        request call this directly, never by JSON-encoding it for :meth:`issue`.
+        request call this directly, never by JSON-encoding it for :meth:`issue`. ``language`` is the
+        resident's: the PDF shows it beside the Korean original (``pdf.languages``).
         """
         spec = self.catalog.get(request.document_type)
         if spec is not None and not spec.issuable:
@@ -260,7 +268,7 @@ class IssuanceService:
         released = await self.broker.lookup_released(session, actor, request, request_id)
         lookup, commitment = released.response, released.subject_commitment
         issued = await self._issue(
-            session, actor, lookup, commitment, released.basis, released.purpose, request_id
+            session, actor, lookup, commitment, released.basis, released.purpose, request_id, language
         )
         return issued, lookup
 
@@ -272,6 +280,7 @@ class IssuanceService:
         document_type: str,
         view: str,
         request_id: str,
+        language: str = "ko",
     ) -> IssuanceOut:
         """A resident's e-document of their own records (basis ``self``), fetched through the audited path.
 
@@ -295,7 +304,7 @@ class IssuanceService:
             purpose_code="self-issuance",
         )
         return await self._issue(
-            session, actor, lookup, commitment, "self", PurposeIn(code="self-issuance"), request_id
+            session, actor, lookup, commitment, "self", PurposeIn(code="self-issuance"), request_id, language
         )
 
     async def _issue(
@@ -307,6 +316,7 @@ class IssuanceService:
         basis: str,
         purpose: PurposeIn,
         request_id: str,
+        language: str = "ko",
     ) -> IssuanceOut:
         """Reserve a number, render and sign, then the event and the valid row in ``session``'s transaction.
 
@@ -366,7 +376,14 @@ class IssuanceService:
         print_payload = qr.encode(claims, key)
         try:
             signed = await asyncio.to_thread(
-                self._render_and_sign, spec, lookup.view, lookup.fields, number, issued_at, print_payload
+                self._render_and_sign,
+                spec,
+                lookup.view,
+                lookup.fields,
+                number,
+                issued_at,
+                print_payload,
+                language,
             )
         except TimestampRequestError:
             await self.repository.mark_failed(number)
@@ -429,12 +446,15 @@ class IssuanceService:
         number: str,
         issued_at: datetime,
         payload: str,
+        language: str = "ko",
     ) -> bytes:
         font = fonts.register(self.config.font_cache_dir)
         # One document at a time per process: the work is CPU-bound (threads would only contend for the
         # GIL) and reportlab keeps per-font subsetting state that is not meant for concurrent documents.
         with self._render_lock:
-            return self._render_and_sign_locked(spec, view, fields, number, issued_at, payload, font)
+            return self._render_and_sign_locked(
+                spec, view, fields, number, issued_at, payload, font, language
+            )
 
     def _render_and_sign_locked(
         self,
@@ -445,6 +465,7 @@ class IssuanceService:
         issued_at: datetime,
         payload: str,
         font: str,
+        language: str = "ko",
     ) -> bytes:
         unsigned = pdf.render(
             pdf.RenderRequest(
@@ -456,6 +477,7 @@ class IssuanceService:
                 qr_payload=payload,
                 verify_url=f"{self.config.public_url}/verify",
                 check_code=self._crypto.check_code(number),
+                language=language,
             ),
             font,
         )

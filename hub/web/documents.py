@@ -87,7 +87,13 @@ async def request_document(
     subject = state.sealer.open(me.resident_number_sealed)
     try:
         issued = await state.issuance.issue_own(
-            db, account_actor(account), subject, document_type, view, request.state.request_id
+            db,
+            account_actor(account),
+            subject,
+            document_type,
+            view,
+            request.state.request_id,
+            language(request),  # the page's language: the PDF shows it beside the Korean original
         )
     except Problem as problem:
         # Rendered as a page, not raised: whatever the failed step wrote was already rolled back (or, for a

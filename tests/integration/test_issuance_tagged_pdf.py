@@ -1,0 +1,267 @@
+"""Tagged e-documents (PDF/UA-1, issue 14): what a screen reader needs, checked on the issued, signed PDF.
+
+Each document is issued through the real service on SQLite and on PostgreSQL, in Korean and in Vietnamese
+(shown beside the Korean original), then checked by independent tools: poppler's ``pdfinfo`` (tagged),
+``pdftotext`` (reading order), ``pdfsig`` (the signature still covers the whole file), the ``pdfua`` checker
+of the machine-checkable PDF/UA-1 subset, and pikepdf for the structure tree itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pikepdf
+import pytest
+from pdfua import validate
+
+from consent import Actor
+from document_specs.loader import load_catalog
+from hub.issuance import fonts, pdf, qr
+from hub.issuance.verify import TrustAnchors, verify_pdf
+from hub.state import HubState, build_state
+from hub.uow import transaction
+from tests.conftest import Backend, bearer, lookup_body
+
+BANK = Actor(
+    kind="client",
+    id="test-bank",
+    org="Test Bank",
+    client_kind="bank",
+    statutes=frozenset({"KR-FTRA-5-2", "KR-RRA-29-2-1"}),
+)
+SPEC = load_catalog()["resident_registration_abstract"]
+
+
+@dataclass(frozen=True)
+class Issued:
+    language: str
+    number: str
+    pdf: bytes
+    path: Path
+    jwks: dict[str, Any]
+    resident: dict[str, str]
+
+
+_ISSUED: dict[tuple[str, str], Issued] = {}  # one signed document per backend and language, for the module
+
+
+def _issue(backend: Backend, language: str, tmp_path_factory: pytest.TempPathFactory) -> Issued:
+    key = (backend.name, language)
+    if key not in _ISSUED:
+
+        async def run() -> Issued:
+            state = build_state(backend.settings)
+            try:
+                resident = backend.residents[0]
+                body = json.dumps(lookup_body(resident["resident_number"])).encode()
+                async with transaction(state.sessions) as session:
+                    out = await state.issuance.issue(session, BANK, body, f"tagged-{language}", language)
+                _, data = await state.issuance.pdf_for(BANK, out.issuance_number)
+                path = tmp_path_factory.mktemp(f"tagged-{backend.name}-{language}") / "document.pdf"
+                path.write_bytes(data)
+                return Issued(
+                    language, out.issuance_number, data, path, {"keys": state.issuance.jwks()}, resident
+                )
+            finally:
+                await state.close()
+
+        _ISSUED[key] = asyncio.run(run())
+    return _ISSUED[key]
+
+
+@pytest.fixture(params=["ko", "vi"])
+def issued(
+    request: pytest.FixtureRequest, backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Issued:
+    return _issue(backend, request.param, tmp_path_factory)
+
+
+def _run(*args: str) -> str:
+    assert shutil.which(args[0]), f"{args[0]} (Debian poppler-utils) is required"
+    done = subprocess.run(list(args), capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
+
+
+def _elements(node: pikepdf.Object) -> list[pikepdf.Object]:
+    """Every structure element under ``node``, depth first (the reading order)."""
+    found: list[pikepdf.Object] = []
+    kids = node.get("/K")
+    for kid in kids if isinstance(kids, pikepdf.Array) else [kids]:
+        if isinstance(kid, pikepdf.Dictionary) and kid.get("/Type") == pikepdf.Name.StructElem:
+            found.append(kid)
+            found += _elements(kid)
+    return found
+
+
+def test_pdfinfo_says_tagged_and_the_pdfua_checker_finds_nothing(issued: Issued) -> None:
+    info = _run("pdfinfo", str(issued.path))
+    assert any(line.split() == ["Tagged:", "yes"] for line in info.splitlines()), info
+    report = validate(str(issued.path))
+    assert report.findings == (), [(f.rule_id, f.message) for f in report.findings]
+    assert report.skipped == (), [(o.rule_id, o.skipped_reason) for o in report.skipped]
+    assert len(report.outcomes) >= 12  # every implemented check ran
+
+
+def test_a_figure_without_alt_or_an_untitled_document_fails_the_checker(
+    issued: Issued, tmp_path: Path
+) -> None:
+    with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
+        (figure,) = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.Figure]
+        del figure["/Alt"]
+        del doc.Root["/Lang"]
+        doc.save(tmp_path / "broken.pdf")
+    failed = {f.rule_id for f in validate(str(tmp_path / "broken.pdf")).findings}
+    assert {"UA-13-004", "UA-06-001"} <= failed
+
+
+def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(issued: Issued) -> None:
+    with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
+        root = doc.Root
+        assert str(root.Lang) == issued.language
+        assert bool(root.MarkInfo.Marked) and bool(root.ViewerPreferences.DisplayDocTitle)
+        # pyHanko rewrites the XMP when it signs, and keeps the PDF/UA identification (as an attribute)
+        assert re.search(rb'pdfuaid:part(>|=")1', root.Metadata.read_bytes())
+        tree = root.StructTreeRoot
+        assert tree.K.S == pikepdf.Name.Document
+        elements = _elements(tree)
+        roles = [str(e.S) for e in elements]
+        assert roles[:2] == ["/Document", "/H1"] and "/Table" in roles and "/Figure" in roles
+        headers = [e for e in elements if e.S == pikepdf.Name.TH]
+        assert headers and all(str(h.A.Scope) == "/Row" for h in headers)
+        assert roles.index("/TH") < roles.index("/TD")  # each row: its header, then its value
+        (figure,) = [e for e in elements if e.S == pikepdf.Name.Figure]
+        assert issued.number in str(figure.Alt)
+        # the other language's runs carry their own /Lang: English beside Korean, Korean beside Vietnamese
+        other = "en" if issued.language == "ko" else "ko"
+        assert any(e.S == pikepdf.Name.Span and str(e.get("/Lang", "")) == other for e in elements)
+        # every page is in the parent tree, and every marked-content id of page 1 has its element
+        page = doc.pages[0].obj
+        assert page.Tabs == pikepdf.Name.S and int(page.StructParents) == 0
+        nums = tree.ParentTree.Nums
+        assert int(tree.ParentTreeNextKey) == len(doc.pages) == len(nums) // 2
+        content = pikepdf.unparse_content_stream(pikepdf.parse_content_stream(doc.pages[0]))
+        assert content.count(b"/MCID") == len(nums[1])
+        assert b"/Artifact BMC" in content  # guilloche, microtext and rules are artifacts
+
+
+def test_pdftotext_reads_the_title_then_each_label_before_its_value(issued: Issued) -> None:
+    text = _run("pdftotext", "-raw", "-l", "1", str(issued.path), "-")
+    second = "en" if issued.language == "ko" else issued.language
+    names = {f.name: f.titles for f in SPEC.fields}
+    order = [
+        SPEC.titles["ko"],
+        SPEC.titles[second],
+        names["name"]["ko"],
+        names["name"][second],
+        issued.resident["name_ko"],
+        names["birth_date"]["ko"],
+        names["birth_date"][second],
+        "진위 확인",
+        "Check code",
+    ]
+    positions = [text.find(expected) for expected in order]
+    assert -1 not in positions and positions == sorted(positions), list(zip(order, positions, strict=True))
+
+
+def test_the_signature_and_the_qr_are_unchanged(issued: Issued, tmp_path: Path) -> None:
+    report = _run("pdfsig", str(issued.path))
+    assert "Signature Validation: Signature is Valid." in report, report
+    assert "Total document signed" in report
+    anchors = TrustAnchors.from_jwks(issued.jwks)
+    result = verify_pdf(issued.pdf, anchors, datetime.now(UTC))
+    assert (result.status, result.reason) == ("valid", "signature_valid")
+    assert result.timestamp is not None
+    import zxingcpp
+    from PIL import Image
+
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(issued.path), str(tmp_path / "page")],
+        check=True,
+        timeout=60,
+    )
+    (page,) = tmp_path.glob("page*.png")
+    (found,) = zxingcpp.read_barcodes(Image.open(page))
+    with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
+        assert found.text == str(doc.Root.GongyuQR)  # the printed payload, as signed into the catalog
+    claims = qr.verify(found.text, anchors.documents, datetime.now(UTC)).claims
+    assert claims is not None and claims.number == issued.number.replace("-", "")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [
+        ("ko", ("ko", "en")),
+        ("en", ("en", "en")),
+        ("vi", ("vi", "vi")),
+        ("th", ("en", "en")),
+        ("xx", ("ko", "en")),
+    ],
+)
+def test_the_document_language_falls_back_to_english_without_the_glyphs(
+    wanted: str, expected: tuple[str, str]
+) -> None:
+    # Noto Sans KR has no Thai: a Thai reader gets Korean with English rather than empty boxes
+    assert pdf.languages(SPEC, wanted, fonts.register()) == expected
+
+
+def test_a_long_list_over_several_pages_stays_tagged(tmp_path: Path) -> None:
+    history = [
+        {
+            "seq": i,
+            "address": f"서울특별시 서초구 서초대로 {i}길",
+            "moved_in_on": "2001-01-01",
+            "reason": "전입",
+        }
+        for i in range(1, 160)
+    ]
+    data = pdf.render(
+        pdf.RenderRequest(
+            SPEC,
+            "with_address_history",
+            {"name": "박유나", "address_history": history},
+            "6025244779942406",
+            datetime.now(UTC),
+            "GY1:ABC",
+            "http://x/verify",
+            "000000",
+            "vi",
+        ),
+        fonts.register(),
+    )
+    (tmp_path / "long.pdf").write_bytes(data)
+    report = validate(str(tmp_path / "long.pdf"))
+    assert report.findings == () and report.skipped == ()
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        assert len(doc.pages) >= 3
+        elements = _elements(doc.Root.StructTreeRoot)
+        rows = [e for e in elements if e.S == pikepdf.Name.TR]
+        assert len(rows) >= 159  # one per entry; the header row repeated on later pages is an artifact
+        assert sum(1 for e in elements if e.S == pikepdf.Name.TH and str(e.A.Scope) == "/Column") == 4
+        cells = [e for e in elements if e.S == pikepdf.Name.TD]
+        assert {e.Pg.objgen for e in cells} == {p.objgen for p in doc.pages}  # the table runs over every page
+
+
+@pytest.mark.anyio
+async def test_the_api_takes_the_residents_language(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    body = lookup_body(backend.residents[1]["resident_number"])
+    wrong = await api.post("/v1/issuances?language=xx", json=body, headers=bearer(hub_state))
+    assert wrong.status_code == 422
+    response = await api.post("/v1/issuances?language=vi", json=body, headers=bearer(hub_state))
+    assert response.status_code == 201, response.text
+    number = response.json()["issuance_number"]
+    fetched = await api.get(f"/v1/issuances/{number}/pdf", headers=bearer(hub_state))
+    with pikepdf.open(io.BytesIO(fetched.content)) as doc:
+        assert str(doc.Root.Lang) == "vi"
+        assert SPEC.titles["vi"] in str(doc.docinfo.Title)
