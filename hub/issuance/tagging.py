@@ -133,7 +133,13 @@ class Tagger:
             root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
             root.Metadata = pdf.make_stream(_xmp(title, self.lang), Type=Name.Metadata, Subtype=Name.XML)
             out = io.BytesIO()
-            pdf.save(out, fix_metadata_version=False, compress_streams=True)
+            # Streams pass through as reportlab compressed them: the font and pages are not re-encoded.
+            pdf.save(
+                out,
+                fix_metadata_version=False,
+                compress_streams=False,
+                stream_decode_level=pikepdf.StreamDecodeLevel.none,
+            )
             return out.getvalue()
 
 
