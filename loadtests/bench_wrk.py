@@ -8,6 +8,11 @@ driven by ``wrk -t2 -c32`` with a Lua script (``wrk_lookup.lua``) that draws a r
 request. It prints req/s and p50/p99 of each and the hub/floor ratio, with the target beside it (>= 0.7x, p99
 <= 60 ms).
 
+The hub runs in its scale-out shape by default (``--background processes``): ``gongyu serve`` workers that
+only serve, with ``gongyu integrator`` and ``gongyu worker`` as processes of their own on the same box, so the
+integration rounds and the notices' delivery still cost the hub CPU, but not the serving event loops.
+``--background workers`` measures the zero-setup shape, where each serving worker also does both.
+
 wrk costs far less CPU than locust, which on 2 cores took the CPU the server needed; it still shares the box,
 and so does everything else running on it: compare the ratio, which both sides pay alike, more than absolute
 figures, and repeat a run that looks off. ``--profile DIR`` records a py-spy profile of the hub's workers
@@ -27,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -286,6 +291,32 @@ def _prepare(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[s
     return {"client_id": str(client["client_id"]), "secret": str(client["client_secret"])}
 
 
+@contextmanager
+def background_processes(env: dict[str, str], tmp: Path, notify: bool) -> Iterator[None]:
+    """``gongyu integrator`` and (unless notifications are off) ``gongyu worker`` beside the hub, each in its
+    own process group: the scale-out shape (docs/scaling.md), where the serving workers only serve."""
+    commands = [["integrator"], *([["worker"]] if notify else [])]
+    logs = [(tmp / f"{command[0]}.log").open("wb") for command in commands]
+    procs = [
+        subprocess.Popen(
+            [_bin("gongyu"), *command],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for command, log in zip(commands, logs, strict=True)
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            _stop(proc)
+        for log in logs:
+            log.close()
+
+
 def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult]:
     """The whole run: hub statutory, hub consent, floor; one after the other on the same database server."""
     agency_db = f"{db}_agency_mois"
@@ -309,7 +340,14 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     log_path = tmp / "server.log"
-    with _server(args.port, args.workers, env, log_path) as server:
+    serving = env
+    if args.background == "processes":  # the workers only serve: the log and the outbox are handled apart
+        serving = {**env, "GONGYU_INTEGRATOR_INTERVAL_SECONDS": "0", "GONGYU_NOTIFY_INTERVAL_SECONDS": "0"}
+    apart = background_processes(env, tmp, not args.no_notify)
+    with (
+        _server(args.port, args.workers, serving, log_path) as server,
+        apart if args.background == "processes" else nullcontext(),
+    ):
         _wait_ready(base, server, log_path)
         token = client_token(base, client["client_id"], client["secret"])
         if "statutory" in args.paths:
@@ -349,7 +387,9 @@ def report(args: argparse.Namespace, results: dict[str, WrkResult]) -> None:
     print()
     print(
         f"Gongyu lookup vs floor: wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
-        f"{args.workers} workers each, PostgreSQL, {args.sample} residents at random, {cpus} CPUs"
+        f"{args.workers} workers each, PostgreSQL, {args.sample} residents at random, {cpus} CPUs; "
+        f"the hub's integrator and notifications: "
+        f"{'gongyu integrator + gongyu worker' if args.background == 'processes' else 'in the workers'}"
     )
     print(f"  {'':15} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  ratio")
     verdicts = {}
@@ -398,6 +438,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-notify", action="store_true", help="turn the in-process notification worker off"
     )
     parser.add_argument("--profile", type=Path, default=None, help="directory for py-spy profiles")
+    parser.add_argument(
+        "--background",
+        choices=("processes", "workers"),
+        default="processes",
+        help="run the audit integrator and the notification delivery as `gongyu integrator` and `gongyu "
+        "worker` beside `gongyu serve` (processes: the scale-out shape) or inside each serving worker "
+        "(workers: the zero-setup default)",
+    )
     args = parser.parse_args(argv)
     args.paths = {p.strip() for p in args.paths.split(",") if p.strip()}
     if not args.paths <= {"statutory", "consent"}:

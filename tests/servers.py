@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,13 +21,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_hub(log_path: Path, env: dict[str, str], port: int | None = None) -> Iterator[str]:
-    """Start ``gongyu serve`` with ``env`` on top of ours; yield its base URL once /readyz answers 200."""
+def running_hub(
+    log_path: Path, env: dict[str, str], port: int | None = None, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Start ``gongyu serve`` (with ``args``) and ``env`` on top of ours; yield its base URL once /readyz
+    answers 200."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port), *args],
             env={**os.environ, "GONGYU_PUBLIC_URL": base, **env},
             stdout=log,
             stderr=log,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from hub.cli import integrator as _integrator
 from hub.cli import serve as _serve
 from hub.cli import worker as _worker
 from hub.cli.accounts import accounts_app, clients_app
@@ -31,6 +32,7 @@ app.command()(_serve.migrate)
 app.command()(_serve.demo)
 app.command()(_serve.serve)
 app.command()(_worker.worker)
+app.command()(_integrator.integrator)
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(accounts_app, name="accounts")

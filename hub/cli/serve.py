@@ -149,9 +149,20 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=32)] = 1,
+    integrate: Annotated[
+        bool,
+        typer.Option(
+            "--integrator/--no-integrator",
+            help="integrate the audit log in each worker (off where `gongyu integrator` runs)",
+        ),
+    ] = True,
 ) -> None:
     """Run the HTTP server (uvicorn); the schema must be migrated first."""
     import uvicorn
+
+    if not integrate:
+        # The workers are built by uvicorn from the environment (hub.app:create_app): say it there.
+        os.environ["GONGYU_INTEGRATOR_INTERVAL_SECONDS"] = "0"
 
     uvicorn.run(
         "hub.app:create_app",
