@@ -33,6 +33,7 @@ from reportlab.pdfgen.pathobject import PDFPathObject
 from document_specs.model import DISPLAY_LANGUAGES, DocumentSpec, FieldSpec
 from hub.issuance import numbers
 from hub.issuance.qr import make_qr
+from hub.issuance.signing import SIGNATURE_FIELD
 from hub.issuance.tagging import Element, Tagger
 
 rl_config.useA85 = 0  # binary streams: smaller files, and no ASCII85 pass over the embedded font
@@ -46,6 +47,7 @@ MICRO = Color(0.45, 0.55, 0.70)
 RULE = Color(0.70, 0.74, 0.82)
 QR_SIZE = 42 * mm
 FOOTER_H = QR_SIZE + 16 * mm
+SIGNATURE_TEXT = "Digital signature of the Gongyu hub (PAdES B-T, time-stamped) over the whole document"
 
 
 @dataclass(frozen=True)
@@ -529,4 +531,4 @@ def render(req: RenderRequest, font: str) -> bytes:
     writer.finish()
     c.showPage()
     c.save()
-    return writer.tag.finish(buffer.getvalue(), writer.title())
+    return writer.tag.finish(buffer.getvalue(), writer.title(), (SIGNATURE_FIELD, SIGNATURE_TEXT))

@@ -86,8 +86,13 @@ class Tagger:
         yield
         code.append("EMC")
 
-    def finish(self, data: bytes, title: str) -> bytes:
-        """The rendered PDF with its structure tree and the PDF/UA entries of the catalog."""
+    def finish(self, data: bytes, title: str, signature: tuple[str, str] | None = None) -> bytes:
+        """The rendered PDF with its structure tree and the PDF/UA entries of the catalog.
+
+        ``signature`` (field name, description) adds the empty signature field that the signer fills in: an
+        invisible widget on page 1 with its description (/TU), tagged as a Form element (an annotation must
+        be in the structure tree too). pyHanko's own field would be neither.
+        """
         with pikepdf.open(io.BytesIO(data)) as pdf:
             pages = [page.obj for page in pdf.pages]
             objects: dict[int, pikepdf.Object] = {}
@@ -124,8 +129,35 @@ class Tagger:
                 nums.append(pdf.make_indirect(Array([objects[id(owner)] for owner in owners])))
                 pages[index].StructParents = index
                 pages[index].Tabs = Name.S
+            next_key = len(self.pages)
+            if signature is not None:
+                name, description = signature
+                form = pdf.make_indirect(Dictionary(Type=Name.StructElem, S=Name.Form, P=tree.K, Pg=pages[0]))
+                widget = pdf.make_indirect(
+                    Dictionary(
+                        Type=Name.Annot,
+                        Subtype=Name.Widget,
+                        FT=Name.Sig,
+                        T=pikepdf.String(name),
+                        TU=pikepdf.String(description),
+                        Contents=pikepdf.String(description),
+                        Rect=Array([0, 0, 0, 0]),
+                        F=132,  # print, locked
+                        P=pages[0],
+                        StructParent=next_key,
+                    )
+                )
+                form.K = Dictionary(Type=Name.OBJR, Obj=widget, Pg=pages[0])
+                form.Alt = pikepdf.String(description)
+                tree.K.K.append(form)
+                pages[0].Annots = pdf.make_indirect(Array([widget]))
+                root_form = Dictionary(Fields=Array([widget]))
+                pdf.Root.AcroForm = pdf.make_indirect(root_form)
+                nums.append(next_key)
+                nums.append(form)
+                next_key += 1
             tree.ParentTree = pdf.make_indirect(Dictionary(Nums=nums))
-            tree.ParentTreeNextKey = len(self.pages)
+            tree.ParentTreeNextKey = next_key
             root = pdf.Root
             root.StructTreeRoot = tree
             root.MarkInfo = Dictionary(Marked=True)

@@ -148,10 +148,21 @@ def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(i
         page = doc.pages[0].obj
         assert page.Tabs == pikepdf.Name.S and int(page.StructParents) == 0
         nums = tree.ParentTree.Nums
-        assert int(tree.ParentTreeNextKey) == len(doc.pages) == len(nums) // 2
+        assert int(tree.ParentTreeNextKey) == len(doc.pages) + 1 == len(nums) // 2  # pages, then the widget
         content = pikepdf.unparse_content_stream(pikepdf.parse_content_stream(doc.pages[0]))
         assert content.count(b"/MCID") == len(nums[1])
         assert b"/Artifact BMC" in content  # guilloche, microtext and rules are artifacts
+
+
+def test_the_signature_fills_the_tagged_field_with_its_description(issued: Issued) -> None:
+    with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
+        (field,) = doc.Root.AcroForm.Fields  # pyHanko signed the field the renderer made, not one of its own
+        assert str(field.T) == "GongyuSignature" and field.FT == pikepdf.Name.Sig and "/V" in field
+        assert "signature" in str(field.TU) and list(doc.pages[0].Annots) == [field]
+        (form,) = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.Form]
+        assert form.K.Type == pikepdf.Name.OBJR and form.K.Obj.objgen == field.objgen
+        nums = doc.Root.StructTreeRoot.ParentTree.Nums
+        assert nums[int(field.StructParent) * 2 + 1].objgen == form.objgen
 
 
 def test_pdftotext_reads_the_title_then_each_label_before_its_value(issued: Issued) -> None:
