@@ -10,6 +10,8 @@ import re
 import secrets
 import struct
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -80,6 +82,17 @@ async def _post(
     return await browser.post(PATH, params={"lang": "en"}, data=data, files=files)
 
 
+@asynccontextmanager
+async def _agent_on_the_page(
+    hub_state: HubState, backend: Backend
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.Response, str]]:
+    """The agent, holding a fresh mandate from the principal, signed in with the proxy form open."""
+    mandate = await proxy_mandate(hub_state, AGENT, PRINCIPAL, FORM)
+    async with open_browsers(hub_state, backend, 1) as (phone,):
+        assert (await sign_in(phone, AGENT, f"{AGENT}-pw")).status_code == 303
+        yield phone, await _open(phone), mandate
+
+
 async def _cases(hub_state: HubState) -> list[ApplicationRow]:
     async with hub_state.sessions() as session:
         return list((await session.execute(select(ApplicationRow))).scalars())
@@ -143,10 +156,7 @@ async def test_an_agent_files_for_the_principal_with_a_seal_in_one_submit(
 async def test_a_refused_seal_files_nothing_and_says_why(
     hub_state: HubState, backend: Backend, seal: bytes | None, error: str
 ) -> None:
-    mandate = await proxy_mandate(hub_state, AGENT, PRINCIPAL, FORM)
-    async with open_browsers(hub_state, backend, 1) as (phone,):
-        assert (await sign_in(phone, AGENT, f"{AGENT}-pw")).status_code == 303
-        page = await _open(phone)
+    async with _agent_on_the_page(hub_state, backend) as (phone, page, mandate):
         before, cases = len(audit_rows(backend)), len(await _cases(hub_state))
         refused = await _post(phone, page, mandate, seal)
     assert refused.status_code == 422
@@ -199,10 +209,7 @@ async def test_a_form_closed_to_proxies_offers_no_proxy_filing(hub_state: HubSta
 async def test_nul_in_a_field_or_a_body_over_the_cap_is_refused_before_anything_is_written(
     hub_state: HubState, backend: Backend
 ) -> None:
-    mandate = await proxy_mandate(hub_state, AGENT, PRINCIPAL, FORM)
-    async with open_browsers(hub_state, backend, 1) as (phone,):
-        assert (await sign_in(phone, AGENT, f"{AGENT}-pw")).status_code == 303
-        page = await _open(phone)
+    async with _agent_on_the_page(hub_state, backend) as (phone, page, mandate):
         before, cases = len(audit_rows(backend)), len(await _cases(hub_state))
         nul = await _post(phone, page, mandate, _png(), answers={**_answers(), "f.bank_name": "농협\x00"})
         assert nul.status_code == 422 and nul.json()["type"] == "/problems/validation-error"

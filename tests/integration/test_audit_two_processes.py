@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from audit.checkpoint import verify_checkpoint
 from audit.merkle import verify_inclusion
-from audit.verify import verify_log
+from audit.verify import Report, verify_log
 from hub.db import create_engine as create_async_engine
 from hub.db import session_factory
 from hub.settings import Settings, sync_url
@@ -49,9 +49,7 @@ def test_two_processes_appending_concurrently_yield_one_consistent_log(tmp_path:
         ):
             _append_concurrently_and_verify(url, [first, second], residents)
     finally:
-        _drop_pg(name)
-        for agency in ("mois", "localtax", "molit", "court", "nts", "nhis"):
-            _drop_pg(f"{name}_agency_{agency}")
+        _drop_hub(name)
 
 
 def _append_concurrently_and_verify(url: str, bases: list[str], residents: list[dict[str, str]]) -> None:
@@ -87,17 +85,30 @@ def _append_concurrently_and_verify(url: str, bases: list[str], residents: list[
         time.sleep(0.2)
     assert verify_checkpoint(note, key).size == total, "both processes' events were integrated"
 
-    async def check() -> None:
+    report = _verified(url, key)
+    assert report.leaves_checked == total
+    assert report.checkpoints_checked >= 2
+
+
+def _verified(url: str, key: str) -> Report:
+    """The whole log checked from its rows (``verify_log``), with no finding."""
+
+    async def check() -> Report:
         async_engine = create_async_engine(url)
         try:
-            report = await verify_log(session_factory(async_engine), key)
+            return await verify_log(session_factory(async_engine), key)
         finally:
             await async_engine.dispose()
-        assert report.ok, report.findings[:5]
-        assert report.leaves_checked == total
-        assert report.checkpoints_checked >= 2
 
-    asyncio.run(check())
+    report = asyncio.run(check())
+    assert report.ok, report.findings[:5]
+    return report
+
+
+def _drop_hub(name: str) -> None:
+    _drop_pg(name)
+    for agency in ("mois", "localtax", "molit", "court", "nts", "nhis"):
+        _drop_pg(f"{name}_agency_{agency}")
 
 
 def test_three_serving_processes_and_a_dedicated_integrator_are_one_hub(tmp_path: Path) -> None:
@@ -185,17 +196,6 @@ def test_three_serving_processes_and_a_dedicated_integrator_are_one_hub(tmp_path
                 )
             engine.dispose()
 
-        async def check() -> None:
-            async_engine = create_async_engine(url)
-            try:
-                report = await verify_log(session_factory(async_engine), key)
-            finally:
-                await async_engine.dispose()
-            assert report.ok, report.findings[:5]
-            assert report.leaves_checked == 90
-
-        asyncio.run(check())
+        assert _verified(url, key).leaves_checked == 90
     finally:
-        _drop_pg(name)
-        for agency in ("mois", "localtax", "molit", "court", "nts", "nhis"):
-            _drop_pg(f"{name}_agency_{agency}")
+        _drop_hub(name)
