@@ -17,7 +17,11 @@ pytestmark = pytest.mark.anyio
 
 async def test_a_serving_app_freezes_its_start_up_objects_until_it_stops(sqlite_backend: Backend) -> None:
     live = sqlite_backend.settings
-    background_off = {"integrator_interval_seconds": 0, "notify_interval_seconds": 0, "stats_refresh_seconds": 0}
+    background_off = {
+        "integrator_interval_seconds": 0,
+        "notify_interval_seconds": 0,
+        "stats_refresh_seconds": 0,
+    }
     settings = Settings(**{**live.model_dump(), "environment": "development", **background_off})
     before = gc.get_freeze_count()
     async with LifespanManager(create_app(settings)):
