@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pikepdf
@@ -31,6 +32,7 @@ from hub.issuance.verify import TrustAnchors, verify_pdf
 from hub.state import HubState, build_state
 from hub.uow import transaction
 from tests.conftest import Backend, bearer, lookup_body
+from tests.helpers.pages import CSRF, browsers, sign_in
 
 BANK = Actor(
     kind="client",
@@ -40,6 +42,7 @@ BANK = Actor(
     statutes=frozenset({"KR-FTRA-5-2", "KR-RRA-29-2-1"}),
 )
 SPEC = load_catalog()["resident_registration_abstract"]
+__all__ = ["browsers"]  # the fixture, re-exported for pytest
 
 
 @dataclass(frozen=True)
@@ -276,3 +279,21 @@ async def test_the_api_takes_the_residents_language(
     with pikepdf.open(io.BytesIO(fetched.content)) as doc:
         assert str(doc.Root.Lang) == "vi"
         assert SPEC.titles["vi"] in str(doc.docinfo.Title)
+
+
+@pytest.mark.anyio
+async def test_a_resident_gets_the_document_in_the_language_of_the_page(browsers, backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    phone, _ = browsers
+    await sign_in(phone, "resident0", "resident0-pw", "/me/documents")
+    page = await phone.get("/me/documents", params={"lang": "vi"})  # the chosen language is kept in a cookie
+    issued = await phone.post(
+        "/me/documents",
+        data={"csrf": CSRF.search(page.text).group(1), "document": "resident_registration_abstract:basic"},  # type: ignore[union-attr]
+    )
+    assert issued.status_code == 303, issued.text
+    number = parse_qs(urlparse(issued.headers["location"]).query)["issued"][0]
+    fetched = await phone.get(f"/me/documents/{number}/pdf")
+    with pikepdf.open(io.BytesIO(fetched.content)) as doc:
+        assert str(doc.Root.Lang) == "vi"
+        headings = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.H1]
+        assert headings and str(doc.docinfo.Title).startswith(SPEC.titles["vi"])
