@@ -512,7 +512,9 @@ class _Writer:
 def render(req: RenderRequest, font: str) -> bytes:
     """The unsigned PDF (one or more A4 pages)."""
     buffer = io.BytesIO()
-    c = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=0)
+    # The initial font is the embedded one: reportlab would otherwise select Helvetica (not embedded) on
+    # every page, which PDF/UA does not allow even when it shows no glyph.
+    c = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=0, initialFontName=font)
     writer = _Writer(c, font, req)
     c.setTitle(writer.title())
     c.setSubject(req.spec.titles[writer.second])

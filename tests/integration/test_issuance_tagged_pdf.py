@@ -109,6 +109,8 @@ def _elements(node: pikepdf.Object) -> list[pikepdf.Object]:
 def test_pdfinfo_says_tagged_and_the_pdfua_checker_finds_nothing(issued: Issued) -> None:
     info = _run("pdfinfo", str(issued.path))
     assert any(line.split() == ["Tagged:", "yes"] for line in info.splitlines()), info
+    fonts_report = _run("pdffonts", str(issued.path)).splitlines()[2:]
+    assert fonts_report and all(line.split()[-5] == "yes" for line in fonts_report), fonts_report  # embedded
     report = validate(str(issued.path))
     assert report.findings == (), [(f.rule_id, f.message) for f in report.findings]
     assert report.skipped == (), [(o.rule_id, o.skipped_reason) for o in report.skipped]
