@@ -6,7 +6,9 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import patch
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -233,12 +235,20 @@ async def test_failed_audit_append_returns_503_and_no_data(hub_state: HubState, 
         if "INSERT INTO AUDIT_EVENTS" in statement.upper():  # alone, or joined with its notices (a CTE)
             raise RuntimeError("disk full")
 
+    # On PostgreSQL the lookup's append goes to asyncpg directly (audit.direct): refuse it there too.
+    fetchval = asyncpg.Connection.fetchval
+
+    async def refusing_fetchval(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        refuse_audit_insert(None, None, query)
+        return await fetchval(self, query, *args, **kwargs)
+
     event.listen(hub_state.engine.sync_engine, "before_cursor_execute", refuse_audit_insert)
     try:
-        async for api in _client_for(hub_state, backend.settings):
-            response = await api.post(
-                "/v1/lookups", json=lookup_body(resident["resident_number"]), headers=bearer(hub_state)
-            )
+        with patch.object(asyncpg.Connection, "fetchval", refusing_fetchval):
+            async for api in _client_for(hub_state, backend.settings):
+                response = await api.post(
+                    "/v1/lookups", json=lookup_body(resident["resident_number"]), headers=bearer(hub_state)
+                )
     finally:
         event.remove(hub_state.engine.sync_engine, "before_cursor_execute", refuse_audit_insert)
     assert_problem(response, 503, "audit-unavailable")
