@@ -8,10 +8,11 @@ driven by ``wrk -t2 -c32`` with a Lua script (``wrk_lookup.lua``) that draws a r
 request. It prints req/s and p50/p99 of each and the hub/floor ratio, with the target beside it (>= 0.7x, p99
 <= 60 ms).
 
-The hub runs in its scale-out shape by default (``--background processes``): ``gongyu serve`` workers that
-only serve, with ``gongyu integrator`` and ``gongyu worker`` as processes of their own on the same box, so the
-integration rounds and the notices' delivery still cost the hub CPU, but not the serving event loops.
-``--background workers`` measures the zero-setup shape, where each serving worker also does both.
+By default each serving worker also integrates the log and delivers the notices, as ``gongyu serve`` does
+out of the box (``--background workers``). ``--background processes`` measures the scale-out shape instead:
+``gongyu serve --no-integrator`` workers that only serve, with ``gongyu integrator`` and ``gongyu worker`` as
+processes of their own on the same box (on 2 cores the extra processes cost more than they spare the event
+loops; measured in docs/scaling.md).
 
 wrk costs far less CPU than locust, which on 2 cores took the CPU the server needed; it still shares the box,
 and so does everything else running on it: compare the ratio, which both sides pay alike, more than absolute
@@ -441,10 +442,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--background",
         choices=("processes", "workers"),
-        default="processes",
-        help="run the audit integrator and the notification delivery as `gongyu integrator` and `gongyu "
-        "worker` beside `gongyu serve` (processes: the scale-out shape) or inside each serving worker "
-        "(workers: the zero-setup default)",
+        default="workers",
+        help="run the audit integrator and the notification delivery inside each serving worker (workers: "
+        "`gongyu serve` out of the box) or as `gongyu integrator` and `gongyu worker` beside `gongyu serve "
+        "--no-integrator` (processes: the scale-out shape)",
     )
     args = parser.parse_args(argv)
     args.paths = {p.strip() for p in args.paths.split(",") if p.strip()}
