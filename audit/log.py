@@ -28,7 +28,7 @@ class AuditLog:
         engine = sessions.kw.get("bind")
         assert isinstance(engine, AsyncEngine), "the audit log needs a session factory bound to an engine"
         self._engine = engine
-        # The lookup's append on PostgreSQL: asyncpg directly (audit.direct), opened on first use.
+        # The lookup's append on PostgreSQL: asyncpg directly, on the engine's connections (audit.direct).
         self.direct = DirectAppender(engine) if DirectAppender.supports(engine) else None
 
     async def append(self, event: AuditEvent) -> EventRef:
