@@ -30,7 +30,7 @@ from consent import Actor, Basis, ConsentService, Decision
 from document_specs.loader import SpecCatalog
 from document_specs.model import BundleSpec, DocumentSpec, FieldSpec
 from hub import resident_number
-from hub.actors import audit_kind
+from hub.actors import event_actor
 from hub.errors import Problem, describe_validation
 from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse, PurposeIn
 from hub.uow import Trail, commit_now, fail_closed
@@ -131,9 +131,7 @@ class Broker:
     ) -> AuditEvent:
         return AuditEvent(
             kind=attempt.kind,
-            actor_kind=audit_kind(attempt.actor),
-            actor_id=attempt.actor.id,
-            actor_org=attempt.actor.org,
+            **event_actor(attempt.actor),
             subject_commitment=attempt.subject_commitment,
             document_type=attempt.document_type,
             view=attempt.view,

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import AuditEvent
 from audit.events import iso, utcnow
 from document_specs.loader import SpecCatalog
-from hub.actors import account_actor, audit_kind
+from hub.actors import account_actor, event_actor
 from hub.auth.tokens import AccountPrincipal
 from hub.broker import Broker, released_field_names
 from hub.credentials import status_list
@@ -301,9 +301,7 @@ class CredentialService:
                 session,
                 AuditEvent(
                     kind=ISSUANCE_KIND,
-                    actor_kind=audit_kind(actor),
-                    actor_id=actor.id,
-                    actor_org=actor.org,
+                    **event_actor(actor),
                     outcome="denied",
                     reason="not_issuable",
                     subject_commitment=commitment,
@@ -330,9 +328,7 @@ class CredentialService:
             session,
             AuditEvent(
                 kind=ISSUANCE_KIND,
-                actor_kind=audit_kind(actor),
-                actor_id=actor.id,
-                actor_org=actor.org,
+                **event_actor(actor),
                 outcome="ok",
                 reason="issued",
                 subject_commitment=commitment,
@@ -438,9 +434,7 @@ class CredentialService:
             session,
             AuditEvent(
                 kind=REVOCATION_KIND,
-                actor_kind=audit_kind(actor),
-                actor_id=actor.id,
-                actor_org=actor.org,
+                **event_actor(actor),
                 outcome="ok",
                 reason="holder_revoked",
                 subject_commitment=row.subject_commitment,

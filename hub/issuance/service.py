@@ -47,7 +47,7 @@ from consent import Actor
 from document_specs.loader import SpecCatalog
 from document_specs.model import DocumentSpec
 from hub import resident_number
-from hub.actors import audit_kind
+from hub.actors import audit_kind, event_actor
 from hub.broker import Broker, released_field_names
 from hub.errors import Problem
 from hub.issuance import fonts, numbers, pdf, qr
@@ -197,13 +197,8 @@ class IssuanceService:
         return self.broker.trail
 
     def _event(self, actor: Actor, request_id: str, **values: Any) -> AuditEvent:
-        return AuditEvent(
-            actor_kind=audit_kind(actor),  # the hub's one mapping: a resident's self-issuance is "resident"
-            actor_id=actor.id,
-            actor_org=actor.org,
-            request_id=request_id,
-            **values,
-        )
+        # the hub's one mapping (hub.actors): a resident's self-issuance is "resident"
+        return AuditEvent(**event_actor(actor), request_id=request_id, **values)
 
     async def _refuse_not_issuable(
         self,
