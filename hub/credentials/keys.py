@@ -7,7 +7,6 @@ JWKS. The ``kid`` is the key's RFC 7638 thumbprint, so a published key names its
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -18,14 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto.jwk import JWK
 
+from hub.issuance.keys import b64url, ec_public_jwk
 from hub.keys import _write_secret
 
 ISSUER_KEY_FILE: Final = Path("credentials") / "issuer-es256.pem"
 ALG: Final = "ES256"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:
@@ -33,16 +29,6 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     required = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
     canonical = json.dumps(required, separators=(",", ":"), sort_keys=True).encode()
     return b64url(hashlib.sha256(canonical).digest())
-
-
-def ec_public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
-    numbers = key.public_numbers()
-    return {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": b64url(numbers.x.to_bytes(32, "big")),
-        "y": b64url(numbers.y.to_bytes(32, "big")),
-    }
 
 
 @dataclass(frozen=True)
