@@ -64,7 +64,7 @@ class DirectAppender:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._compile = functools.cache(functools.partial(_compile_cached, dialect=engine.dialect))
+        self._compile = functools.cache(functools.partial(compile_for, dialect=engine.dialect))
 
     @staticmethod
     def supports(engine: AsyncEngine) -> bool:
@@ -76,7 +76,3 @@ class DirectAppender:
             raw = await conn.get_raw_connection()
             driver: asyncpg.Connection = raw.driver_connection
             return await driver.fetchval(compiled.sql, *compiled.arguments(params))
-
-
-def _compile_cached(statement: Insert, *, dialect: Dialect) -> Compiled:
-    return compile_for(statement, dialect)
