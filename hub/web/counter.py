@@ -163,7 +163,8 @@ async def _release(
         issued = None
         try:
             if issue and spec.issuable:
-                issued, lookup = await state.issuance.issue_with_fields(db, actor, wanted, request_id)
+                # the e-document in the page's language beside the Korean original, as on /me/documents
+                issued, lookup = await state.issuance.issue_with_fields(db, actor, wanted, request_id, lang)
             else:
                 lookup = await state.broker.lookup(db, actor, wanted, request_id)
         except Problem as problem:
