@@ -4,8 +4,9 @@ Everything is drawn as vectors with reportlab: the guilloche (hypotrochoid roset
 wave bands, a pattern that photocopiers and scanners blur), microtext lines repeating the issuance
 number (they turn into a grey line when copied), and the QR code itself (one filled path, sharp at any
 zoom). The guilloche is one of 16 variants chosen by the number's hash (each computed once per process), the
-microtext carries the number itself. The font is Noto Sans KR converted to TrueType (see ``fonts``), embedded
-as a subset.
+microtext carries the number itself. Korean is drawn in Noto Sans KR, the resident's language in its own font
+where it has one (Thai, simplified Chinese, Japanese; see ``fonts``), each embedded as a subset. The fixed
+labels come from the ``edocument`` gettext catalog, in Korean and beside it in the resident's language.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import hashlib
 import io
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfgen.pathobject import PDFPathObject
 
 from document_specs.model import DISPLAY_LANGUAGES, DocumentSpec, FieldSpec
+from hub import i18n
 from hub.issuance import numbers
 from hub.issuance.qr import make_qr
 from hub.issuance.signing import SIGNATURE_FIELD
@@ -48,6 +51,12 @@ RULE = Color(0.70, 0.74, 0.82)
 QR_SIZE = 42 * mm
 FOOTER_H = QR_SIZE + 16 * mm
 SIGNATURE_TEXT = "Digital signature of the Gongyu hub (PAdES B-T, time-stamped) over the whole document"
+DOMAIN = "edocument"  # the gettext catalog of the fixed labels (hub/locales/<lang>/LC_MESSAGES/edocument.po)
+
+
+def label(lang: str, key: str, **params: object) -> str:
+    """A fixed label of the e-document (``edoc.<key>``) in ``lang``."""
+    return i18n.gettext(lang, DOMAIN, f"edoc.{key}").format(**params)
 
 
 @dataclass(frozen=True)
@@ -182,19 +191,24 @@ def _draw_qr(c: Canvas, payload: str, x: float, y: float, size: float) -> None:
     c.restoreState()
 
 
-def _format(spec: FieldSpec, value: Any) -> str:
+def _format(spec: FieldSpec, value: Any, second: str) -> str:
     if value is None or value == "":
         return "—"
     if spec.type == "boolean":
-        return "예 / Yes" if value else "아니요 / No"
+        answer = "yes" if value else "no"
+        return f"{label('ko', answer)} / {label(second, answer)}"
     return str(value)
 
 
 Part = tuple[str, str]  # a run of text and its language
+_BREAK_ANYWHERE = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")  # Han, kana, full-width
+_CLOSING = frozenset("、。，．；：！？）」』】〕’”・ー")  # not at the start of a line
 Line = tuple[float, float, float, Color, Sequence[Part]]  # x, y, font size, colour, runs
 
 
 def _spec_texts(spec: DocumentSpec, lang: str) -> Iterator[str]:
+    """What the page shows in ``lang``: the spec's titles and the fixed labels."""
+    yield from i18n.catalog(lang, DOMAIN).values()
     yield spec.titles[lang]
     yield spec.holder_titles[lang]
     for view in spec.views:
@@ -205,23 +219,50 @@ def _spec_texts(spec: DocumentSpec, lang: str) -> Iterator[str]:
             yield item.titles[lang]
 
 
+def _glyphs(font: str) -> Mapping[int, int]:
+    """The code points a registered TrueType font has glyphs for."""
+    glyphs: Mapping[int, int] = pdfmetrics.getFont(font).face.charToGlyph
+    return glyphs
+
+
 @functools.lru_cache(maxsize=64)
-def _drawable(font: str, texts: tuple[str, ...]) -> bool:
-    glyphs = pdfmetrics.getFont(font).face.charToGlyph
-    return all(ord(ch) in glyphs for text in texts for ch in text if not ch.isspace())
+def _drawable(fonts: tuple[str, ...], texts: tuple[str, ...]) -> bool:
+    maps = [_glyphs(font) for font in fonts]
+    return all(any(ord(ch) in m for m in maps) for text in texts for ch in text if not ch.isspace())
 
 
-def languages(spec: DocumentSpec, wanted: str, font: str) -> tuple[str, str]:
+def _segments(text: str, preferred: str, base: str) -> list[tuple[str, str]]:
+    """``text`` cut into runs of one font each: ``preferred`` where it has the glyph, else ``base``.
+
+    A space stays in the font of the run it is in, so a line in one script is one run (one ``Tf``).
+    """
+    glyphs = _glyphs(preferred)
+    runs: list[tuple[str, str]] = []
+    start, current = 0, ""
+    for i, ch in enumerate(text):
+        font = current if current and ch.isspace() else preferred if ord(ch) in glyphs else base
+        if font != current:
+            if i > start:
+                runs.append((text[start:i], current))
+            start, current = i, font
+    if text:
+        runs.append((text[start:], current))
+    return runs
+
+
+def languages(spec: DocumentSpec, wanted: str, font: str, own: str | None = None) -> tuple[str, str]:
     """(the document's language, the language shown beside Korean) for a resident who reads ``wanted``.
 
     Korean is always on the page (the original). A Korean or English reader gets Korean with English beside
-    it, as before; any other language is shown beside Korean when the embedded font has every glyph its
-    titles need (Noto Sans KR has no Thai, and lacks a few simplified Chinese and Japanese kanji), else the
-    document falls back to English rather than print empty boxes.
+    it, as before; any other language is shown beside Korean when every character its titles and labels need
+    is in its own font ``own`` (Thai, simplified Chinese, Japanese) or in the Korean ``font`` (Vietnamese,
+    and any character the language's font lacks), else the document falls back to English rather than print
+    empty boxes.
     """
     if wanted not in DISPLAY_LANGUAGES or wanted == "ko":
         return "ko", "en"
-    if wanted == "en" or _drawable(font, tuple(_spec_texts(spec, wanted))):
+    fonts = (font,) if own is None or own == font else (own, font)
+    if wanted == "en" or _drawable(fonts, tuple(_spec_texts(spec, wanted))):
         return wanted, wanted
     return "en", "en"
 
@@ -236,9 +277,12 @@ class _Writer:
     the content stream's order (what ``pdftotext -raw`` and simple readers follow) is the same.
     """
 
-    def __init__(self, c: Canvas, font: str, req: RenderRequest) -> None:
+    def __init__(self, c: Canvas, font: str, req: RenderRequest, own: str | None = None) -> None:
         self.c, self.font, self.req = c, font, req
-        self.lang, self.second = languages(req.spec, req.language, font)
+        self.lang, self.second = languages(req.spec, req.language, font, own)
+        # The runs in the resident's language are drawn in its own font (when it has one and it is shown).
+        shown = own is not None and own != font and self.second == req.language
+        self.faces: dict[str, str] = {self.second: own} if shown and own is not None else {}
         self.tag = Tagger(c, self.lang)
         self.doc = self.tag.root
         self.rows: Element | None = None  # the current table of single-value fields
@@ -270,6 +314,11 @@ class _Writer:
             self._footer()
         self.doc.kids.append(self.footer)
 
+    def fixed(self, key: str, end: str = "", **params: object) -> list[Part]:
+        """A fixed label in Korean, then a space and the label in the language shown beside it."""
+        beside = f" {label(self.second, key, **params)}{end}"
+        return [(label("ko", key, **params), "ko"), (beside, self.second)]
+
     def ko(self, titles: Mapping[str, str]) -> list[Part]:
         return [(titles["ko"], "ko")]
 
@@ -278,6 +327,38 @@ class _Writer:
 
     def both(self, titles: Mapping[str, str], sep: str = " · ") -> list[Part]:
         return [(titles["ko"], "ko"), (sep + titles[self.second], self.second)]
+
+    def runs(self, text: str, lang: str) -> list[tuple[str, str]]:
+        """(text, font) runs of a run in ``lang``: its language's font, Noto Sans KR for the rest."""
+        own = self.faces.get(lang)
+        return [(text, self.font)] if own is None else _segments(text, own, self.font)
+
+    def width(self, text: str, lang: str, size: float) -> float:
+        return sum(float(self.c.stringWidth(run, font, size)) for run, font in self.runs(text, lang))
+
+    def wrap(self, text: str, lang: str, size: float, width: float) -> list[str]:
+        """``text`` in lines no wider than ``width``: at spaces, and in Chinese or Japanese (which have none)
+        between any two characters but before closing punctuation. The Thai labels have spaces between
+        phrases, so they break there."""
+        lines: list[str] = []
+        line = ""
+        for word in re.findall(r"\S+\s*", text):
+            if self.width((line + word).rstrip(), lang, size) <= width:
+                line += word
+                continue
+            if not _BREAK_ANYWHERE.search(word) and self.width(word.rstrip(), lang, size) <= width:
+                lines.append(line.rstrip())
+                line = word
+                continue
+            for ch in word:  # fill the line, then go on in the next one
+                fits = self.width((line + ch).rstrip(), lang, size) <= width
+                if line and not fits and ch not in _CLOSING:
+                    lines.append(line.rstrip())
+                    line = ""
+                line += ch
+        if line.strip():
+            lines.append(line.rstrip())
+        return [line for line in lines if line]
 
     def say(
         self,
@@ -309,9 +390,10 @@ class _Writer:
         with whole:
             for x, y, size, color, parts in lines:
                 if right:
-                    x -= sum(c.stringWidth(text, self.font, size) for text, _ in parts)
+                    x -= sum(self.width(text, lang, size) for text, lang in parts)
                 t.setTextOrigin(x, y)
                 t.setFont(self.font, size)
+                current = self.font
                 t.setFillColor(color)
                 for text, lang in parts:
                     mark: AbstractContextManager[None]
@@ -322,7 +404,11 @@ class _Writer:
                     else:
                         mark = tag.content(owner.add("Span", lang=lang), code)
                     with mark:
-                        t.textOut(text)
+                        for run, font in self.runs(text, lang):
+                            if font != current:
+                                t.setFont(font, size)
+                                current = font
+                            t.textOut(run)
         c.drawText(t)
 
     def _header(self) -> None:
@@ -338,7 +424,7 @@ class _Writer:
         )
         right = PAGE_W - MARGIN
         number = self.doc.add("P") if first else None
-        self.say(number, right, top - 8, 7.5, MUTED, [("발급번호", "ko"), (" Issuance No.", "en")], True)
+        self.say(number, right, top - 8, 7.5, MUTED, self.fixed("issuance_no"), True)
         self.say(number, right, top - 22, 13, INK, [(numbers.display(req.number), self.lang)], True)
         local = req.issued_at.astimezone(KST)
         utc = req.issued_at.astimezone(UTC)
@@ -349,20 +435,22 @@ class _Writer:
             7.5,
             MUTED,
             [
-                ("발급일시", "ko"),
-                (" Issued at", "en"),
+                *self.fixed("issued_at"),
                 (f" {local:%Y-%m-%d %H:%M:%S} KST ({utc:%H:%M:%S} UTC)", self.lang),
             ],
             True,
         )
         view = req.spec.view(req.view)
         holder = req.spec.holder_titles
-        parts: list[Part] = [("보유기관", "ko"), (" Holder: ", "en"), *self.both(holder)]
-        parts += [("    열람 범위", "ko"), (" View: ", "en")]
+        parts: list[Part] = [*self.fixed("holder", ": "), *self.both(holder)]
+        parts += [("    ", "ko"), *self.fixed("view", ": ")]
         parts += self.both(view.titles) if view else [(req.view, self.lang)]
-        self.say(self.doc.add("P") if first else None, MARGIN, top - 48, 7.5, MUTED, parts)
+        # One line between the number and the rule: smaller type when a language's titles are long (Thai)
+        wide = sum(self.width(text, lang, 7.5) for text, lang in parts)
+        size = min(7.5, 7.5 * (PAGE_W - 2 * MARGIN) / wide) if wide else 7.5
+        self.say(self.doc.add("P") if first else None, MARGIN, top - 48, size, MUTED, parts)
         if not first:
-            self.say(None, right, top - 48, 7.5, MUTED, [(f"{self.page}쪽 page {self.page}", "ko")], True)
+            self.say(None, right, top - 48, 7.5, MUTED, self.fixed("page", page=self.page), True)
         with self.tag.artifact():
             c.setStrokeColor(RULE)
             c.setLineWidth(0.8)
@@ -373,67 +461,42 @@ class _Writer:
         c, req = self.c, self.req
         x, y = MARGIN, MARGIN + 4 * mm
         number = numbers.display(req.number)
-        alt = (
-            f"진위 확인용 QR 코드: 발급번호 {number}, 확인 주소 {req.verify_url}"
-            if self.lang == "ko"
-            else f"QR code to verify this document: issuance number {number}, checked at {req.verify_url}"
-        )
-        figure = Element("Figure", alt=alt, lang=None if self.lang in ("ko", "en") else "en")
+        alt = label(self.lang, "qr_alt", number=number, url=req.verify_url)
+        figure = Element("Figure", alt=alt)
         with self.tag.content(figure):
             _draw_qr(c, req.qr_payload, x, y, QR_SIZE)
         tx = x + QR_SIZE + 6 * mm
+        width = PAGE_W - MARGIN - tx
+        second = self.second
         # (the structure element a line starts, or None to continue the previous one), size, colour, runs
         lines: list[tuple[str | None, float, Color, list[Part]]] = [
-            ("H2", 9, INK, [("진위 확인", "ko"), (" · Verify this document", "en")]),
-            ("P", 8, MUTED, [(f"QR 코드를 스캔하거나 {req.verify_url} 에서 발급번호를 입력하십시오.", "ko")]),
-            (
-                None,
-                8,
-                MUTED,
-                [(f"Scan the QR code, or enter the issuance number at {req.verify_url}.", "en")],
-            ),
-            (
-                "P",
-                9,
-                INK,
-                [
-                    (f"발급번호 {number}    확인코드", "ko"),
-                    (" Check code", "en"),
-                    (f" {req.check_code}", self.lang),
-                ],
-            ),
-            (
-                "P",
-                7,
-                MUTED,
-                [("이 문서는 공유(Gongyu) 허브가 전자서명(PAdES)하고 RFC 3161 시점확인을 받았습니다.", "ko")],
-            ),
-            (
-                None,
-                7,
-                MUTED,
-                [("Digitally signed by the Gongyu hub (PAdES B-T) with an RFC 3161 time stamp; any", "en")],
-            ),
-            (
-                None,
-                7,
-                MUTED,
-                [
-                    (
-                        "change to the file invalidates the signature. "
-                        "A paper copy is checked by its QR code.",
-                        "en",
-                    )
-                ],
-            ),
+            ("H2", 9, INK, [(label("ko", "verify"), "ko"), (" · " + label(second, "verify"), second)]),
         ]
+
+        def paragraph(key: str, size: float, **params: object) -> None:
+            """Korean, then the language beside it, each wrapped to the column: one P."""
+            role: str | None = "P"
+            for lang in ("ko", second):
+                for line in self.wrap(label(lang, key, **params), lang, size, width):
+                    lines.append((role, size, MUTED, [(line, lang)]))
+                    role = None
+
+        paragraph("verify_how", 8, url=req.verify_url)
+        check: list[Part] = [(f"{label('ko', 'issuance_no')} {number}    {label('ko', 'check_code')}", "ko")]
+        check += [(f" {label(second, 'check_code')}", second), (f" {req.check_code}", self.lang)]
+        lines.append(("P", 9, INK, check))
+        paragraph("signed", 7)
         owner = self.footer
         ty = y + QR_SIZE - 8
+        # Lines longer in some languages than in others: closer together rather than below the QR code
+        room = QR_SIZE - 8 + 3 * mm
+        height = sum(size + 5 for _, size, _, _ in lines[:-1])
+        squeeze = min(1.0, room / height) if height else 1.0
         for role, size, color, parts in lines:
             if role is not None:
                 owner = self.footer.add(role)
             self.say(owner, tx, ty, size, color, parts)
-            ty -= size + 5
+            ty -= (size + 5) * squeeze
         self.footer.kids.insert(1, figure)  # after the block's heading
 
     def need(self, height: float) -> None:
@@ -444,7 +507,7 @@ class _Writer:
         c, font = self.c, self.font
         value_x = MARGIN + 52 * mm
         width = PAGE_W - MARGIN - value_x
-        lines = simpleSplit(_format(spec, value), font, 10.5, width) or ["—"]
+        lines = simpleSplit(_format(spec, value, self.second), font, 10.5, width) or ["—"]
         height = max(28.0, 14.0 * len(lines) + 14)
         self.need(height)
         if self.rows is None:
@@ -487,7 +550,7 @@ class _Writer:
         header(True)
         for entry in entries:
             cells = [
-                simpleSplit(_format(item, entry.get(item.name)), font, 8.5, w - 4) or ["—"]
+                simpleSplit(_format(item, entry.get(item.name), self.second), font, 8.5, w - 4) or ["—"]
                 for item, w in zip(items, widths, strict=True)
             ]
             height = 11.0 * max(len(cell) for cell in cells) + 4
@@ -509,13 +572,17 @@ class _Writer:
         self.y -= 8
 
 
-def render(req: RenderRequest, font: str) -> bytes:
-    """The unsigned PDF (one or more A4 pages)."""
+def render(req: RenderRequest, font: str, own: str | None = None) -> bytes:
+    """The unsigned PDF (one or more A4 pages).
+
+    ``font`` is the registered Noto Sans KR, ``own`` the font of the resident's language when it has one
+    (``fonts.register(cache_dir, req.language)``); without it that language is drawn in ``font``.
+    """
     buffer = io.BytesIO()
     # The initial font is the embedded one: reportlab would otherwise select Helvetica (not embedded) on
     # every page, which PDF/UA does not allow even when it shows no glyph.
     c = Canvas(buffer, pagesize=A4, pageCompression=1, invariant=0, initialFontName=font)
-    writer = _Writer(c, font, req)
+    writer = _Writer(c, font, req, own)
     c.setTitle(writer.title())
     c.setSubject(req.spec.titles[writer.second])
     c.setAuthor("Gongyu (공유)")

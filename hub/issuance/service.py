@@ -444,11 +444,13 @@ class IssuanceService:
         language: str = "ko",
     ) -> bytes:
         font = fonts.register(self.config.font_cache_dir)
+        # The resident's language in its own font (converted on the first document in it), Korean in ``font``
+        own = fonts.register(self.config.font_cache_dir, language)
         # One document at a time per process: the work is CPU-bound (threads would only contend for the
         # GIL) and reportlab keeps per-font subsetting state that is not meant for concurrent documents.
         with self._render_lock:
             return self._render_and_sign_locked(
-                spec, view, fields, number, issued_at, payload, font, language
+                spec, view, fields, number, issued_at, payload, font, language, own
             )
 
     def _render_and_sign_locked(
@@ -461,6 +463,7 @@ class IssuanceService:
         payload: str,
         font: str,
         language: str = "ko",
+        own: str | None = None,
     ) -> bytes:
         unsigned = pdf.render(
             pdf.RenderRequest(
@@ -475,6 +478,7 @@ class IssuanceService:
                 language=language,
             ),
             font,
+            own,
         )
         return self.signing.signer.sign(unsigned, payload, number)
 

@@ -1,7 +1,8 @@
 """Tagged e-documents (PDF/UA-1, issue 14): what a screen reader needs, checked on the issued, signed PDF.
 
-Each document is issued through the real service on SQLite and on PostgreSQL, in Korean and in Vietnamese
-(shown beside the Korean original), then checked by independent tools: poppler's ``pdfinfo`` (tagged),
+Each document is issued through the real service on SQLite and on PostgreSQL, in Korean, and in Vietnamese,
+Thai, simplified Chinese and Japanese (shown beside the Korean original, the last three in their own fonts),
+then checked by independent tools: poppler's ``pdfinfo`` (tagged),
 ``pdftotext`` (reading order), ``pdfsig`` (the signature still covers the whole file), the ``pdfua`` checker
 of the machine-checkable PDF/UA-1 subset, and pikepdf for the structure tree itself.
 """
@@ -9,6 +10,7 @@ of the machine-checkable PDF/UA-1 subset, and pikepdf for the structure tree its
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import re
@@ -24,6 +26,7 @@ import httpx
 import pikepdf
 import pytest
 from pdfua import validate
+from reportlab.pdfbase import pdfmetrics
 
 from consent import Actor
 from document_specs.loader import load_catalog
@@ -42,6 +45,16 @@ BANK = Actor(
     statutes=frozenset({"KR-FTRA-5-2", "KR-RRA-29-2-1"}),
 )
 SPEC = load_catalog()["resident_registration_abstract"]
+# The header's "Issuance No." label as the resident reads it (beside Korean's 발급번호), written out here so
+# the test does not read it from the catalog it checks.
+ISSUANCE_NO = {
+    "ko": "Issuance No.",
+    "vi": "Số phát hành",
+    "th": "เลขที่ออกเอกสาร",
+    "zh": "签发编号",
+    "ja": "発行番号",
+}
+OWN_FONTS = {"th": "GongyuSansTH", "zh": "GongyuSansSC", "ja": "GongyuSansJP"}  # drawn in a font of their own
 __all__ = ["browsers"]  # the fixture, re-exported for pytest
 
 
@@ -82,7 +95,7 @@ def _issue(backend: Backend, language: str, tmp_path_factory: pytest.TempPathFac
     return _ISSUED[key]
 
 
-@pytest.fixture(params=["ko", "vi"])
+@pytest.fixture(params=["ko", "vi", "th", "zh", "ja"])
 def issued(
     request: pytest.FixtureRequest, backend: Backend, tmp_path_factory: pytest.TempPathFactory
 ) -> Issued:
@@ -111,6 +124,8 @@ def test_pdfinfo_says_tagged_and_the_pdfua_checker_finds_nothing(issued: Issued)
     assert any(line.split() == ["Tagged:", "yes"] for line in info.splitlines()), info
     fonts_report = _run("pdffonts", str(issued.path)).splitlines()[2:]
     assert fonts_report and all(line.split()[-5] == "yes" for line in fonts_report), fonts_report  # embedded
+    names = {line.split()[0].partition("+")[2] for line in fonts_report}
+    assert names == {fonts.FONT_NAME, *([OWN_FONTS[issued.language]] if issued.language in OWN_FONTS else [])}
     report = validate(str(issued.path))
     assert report.findings == (), [(f.rule_id, f.message) for f in report.findings]
     assert report.skipped == (), [(o.rule_id, o.skipped_reason) for o in report.skipped]
@@ -149,6 +164,8 @@ def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(i
         # the other language's runs carry their own /Lang: English beside Korean, Korean beside Vietnamese
         other = "en" if issued.language == "ko" else "ko"
         assert any(e.S == pikepdf.Name.Span and str(e.get("/Lang", "")) == other for e in elements)
+        if issued.language != "ko":  # no fallback: nothing is in English, not even the QR code's description
+            assert {str(e.get("/Lang", "")) for e in elements} <= {"", "ko"}
         # every page is in the parent tree, and every marked-content id of page 1 has its element
         page = doc.pages[0].obj
         assert page.Tabs == pikepdf.Name.S and int(page.StructParents) == 0
@@ -156,6 +173,8 @@ def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(i
         assert int(tree.ParentTreeNextKey) == len(doc.pages) + 1 == len(nums) // 2  # pages, then the widget
         content = pikepdf.unparse_content_stream(pikepdf.parse_content_stream(doc.pages[0]))
         assert content.count(b"/MCID") == len(nums[1])
+        if issued.language != "ko":  # the only other language on the page is Korean, in its own spans
+            assert set(re.findall(rb"/Lang \((\w+)\)", content)) == {b"ko"}
         assert b"/Artifact BMC" in content  # guilloche, microtext and rules are artifacts
 
 
@@ -177,13 +196,14 @@ def test_pdftotext_reads_the_title_then_each_label_before_its_value(issued: Issu
     order = [
         SPEC.titles["ko"],
         SPEC.titles[second],
+        f"발급번호 {ISSUANCE_NO[issued.language]}",
         names["name"]["ko"],
         names["name"][second],
         issued.resident["name_ko"],
         names["birth_date"]["ko"],
         names["birth_date"][second],
         "진위 확인",
-        "Check code",
+        "확인코드",
     ]
     positions = [text.find(expected) for expected in order]
     assert -1 not in positions and positions == sorted(positions), list(zip(order, positions, strict=True))
@@ -219,15 +239,63 @@ def test_the_signature_and_the_qr_are_unchanged(issued: Issued, tmp_path: Path) 
         ("ko", ("ko", "en")),
         ("en", ("en", "en")),
         ("vi", ("vi", "vi")),
-        ("th", ("en", "en")),
+        ("th", ("th", "th")),
+        ("zh", ("zh", "zh")),
+        ("ja", ("ja", "ja")),
         ("xx", ("ko", "en")),
     ],
 )
-def test_the_document_language_falls_back_to_english_without_the_glyphs(
+def test_the_residents_language_is_shown_when_its_font_has_the_glyphs(
     wanted: str, expected: tuple[str, str]
 ) -> None:
-    # Noto Sans KR has no Thai: a Thai reader gets Korean with English rather than empty boxes
-    assert pdf.languages(SPEC, wanted, fonts.register()) == expected
+    own = fonts.register(None, wanted) if wanted in OWN_FONTS else None
+    assert own is None or own == OWN_FONTS[wanted]
+    assert pdf.languages(SPEC, wanted, fonts.register(), own) == expected
+
+
+def _render(language: str, own: str | None) -> bytes:
+    return pdf.render(
+        pdf.RenderRequest(
+            SPEC,
+            "basic",
+            {"name": "박유나", "birth_date": "2001-01-01"},
+            "6025244779942406",
+            datetime.now(UTC),
+            "GY1:ABC",
+            "http://x/verify",
+            "000000",
+            language,
+        ),
+        fonts.register(),
+        own,
+    )
+
+
+def test_the_document_falls_back_to_english_when_a_glyph_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Noto Sans KR alone has no Thai: a Thai reader gets Korean with English rather than empty boxes
+    assert pdf.languages(SPEC, "th", fonts.register()) == ("en", "en")
+    # nor does a Thai font built without the first letter of the Thai title
+    missing = ord(SPEC.titles["th"][0])
+    partial = dataclasses.replace(
+        fonts.FACES["th"],
+        name="GongyuSansTHPartial",
+        ranges=((0x0020, 0x007E), (0x0E00, missing - 1), (missing + 1, 0x0E7F)),
+    )
+    monkeypatch.setitem(fonts.FACES, "th", partial)  # type: ignore[index]
+    own = fonts.register(tmp_path, "th")
+    assert own == "GongyuSansTHPartial" and missing not in pdfmetrics.getFont(own).face.charToGlyph
+    assert pdf.languages(SPEC, "th", fonts.register(), own) == ("en", "en")
+    (tmp_path / "fallback.pdf").write_bytes(_render("th", own))
+    with pikepdf.open(tmp_path / "fallback.pdf") as doc:
+        assert str(doc.Root.Lang) == "en"
+    assert "GongyuSansTHPartial" not in _run("pdffonts", str(tmp_path / "fallback.pdf"))
+    assert "Issuance No." in _run("pdftotext", "-raw", "-l", "1", str(tmp_path / "fallback.pdf"), "-")
+    # with the whole Thai font the same document is in Thai
+    monkeypatch.undo()
+    with pikepdf.open(io.BytesIO(_render("th", fonts.register(None, "th")))) as doc:
+        assert str(doc.Root.Lang) == "th"
 
 
 def test_a_long_list_over_several_pages_stays_tagged(tmp_path: Path) -> None:
@@ -274,6 +342,12 @@ async def test_the_api_takes_the_residents_language(
     body = lookup_body(backend.residents[1]["resident_number"])
     wrong = await api.post("/v1/issuances?language=xx", json=body, headers=bearer(hub_state))
     assert wrong.status_code == 422
+    # an API client stores no language: without ?language= the document is Korean (with English)
+    plain = await api.post("/v1/issuances", json=body, headers=bearer(hub_state))
+    assert plain.status_code == 201, plain.text
+    fetched = await api.get(f"/v1/issuances/{plain.json()['issuance_number']}/pdf", headers=bearer(hub_state))
+    with pikepdf.open(io.BytesIO(fetched.content)) as doc:
+        assert str(doc.Root.Lang) == "ko"
     response = await api.post("/v1/issuances?language=vi", json=body, headers=bearer(hub_state))
     assert response.status_code == 201, response.text
     number = response.json()["issuance_number"]
@@ -299,3 +373,38 @@ async def test_a_resident_gets_the_document_in_the_language_of_the_page(browsers
         assert str(doc.Root.Lang) == "vi"
         headings = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.H1]
         assert headings and str(doc.docinfo.Title).startswith(SPEC.titles["vi"])
+
+
+@pytest.mark.anyio
+async def test_the_counter_issues_in_the_language_of_its_page(browsers) -> None:  # type: ignore[no-untyped-def]
+    desk, phone = browsers
+    await sign_in(desk, "official", "official-pw", "/counter")
+    form = await desk.get("/counter", params={"lang": "th"})  # the official shows the page in Thai
+    opened = await desk.post(
+        "/counter",
+        data={
+            "csrf": CSRF.search(form.text).group(1),  # type: ignore[union-attr]
+            "documents": ["resident_registration_abstract:basic"],
+            "issue": "true",
+        },
+    )
+    assert opened.status_code == 303, opened.text
+    session_url = str(opened.headers["location"])
+    request_id = urlparse(session_url).path.rsplit("/", 1)[1]
+    token = parse_qs(urlparse(session_url).query)["t"][0]
+    assert (await phone.get(f"/consent/{request_id}?t={token}")).status_code == 303
+    await sign_in(phone, "resident1", "resident1-pw", f"/consent/{request_id}")
+    page = await phone.get(f"/consent/{request_id}")
+    decided = await phone.post(
+        f"/consent/{request_id}",
+        data={"decision": "approve", "csrf": CSRF.search(page.text).group(1)},  # type: ignore[union-attr]
+    )
+    assert decided.status_code == 200
+    shown = await desk.get(session_url)
+    number = re.search(r"\b\d{4}-\d{4}-\d{4}-\d{4}\b", shown.text)
+    assert shown.status_code == 200 and number, shown.text
+    fetched = await desk.get(f"/counter/issuances/{number.group(0)}/pdf")
+    assert fetched.status_code == 200
+    with pikepdf.open(io.BytesIO(fetched.content)) as doc:
+        assert str(doc.Root.Lang) == "th"
+        assert str(doc.docinfo.Title).startswith(SPEC.titles["th"])
