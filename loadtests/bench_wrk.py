@@ -26,6 +26,7 @@ import argparse
 import base64
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,41 @@ STATUTE = "KR-FTRA-5-2"
 DOCUMENT = {"document_type": "resident_registration_abstract", "view": "basic"}
 
 
+def _cpu_by_group(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the server's process tree and of PostgreSQL's processes (from /proc).
+
+    Read before and after a measurement, the difference says where the box's two cores went: a lookup's cost
+    is the hub's Python *and* the database work it asks for, and both share the cores with the load generator.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree = {server_pid} if server_pid is not None else set()
+    grew = True
+    while grew:
+        grew = False
+        for pid, (_, parent, _) in stats.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    groups = {"server": 0.0, "postgres": 0.0, "wrk": 0.0}  # wrk: from its rusage once it has finished
+    for pid, (name, _, cpu) in stats.items():
+        if pid in tree:
+            groups["server"] += cpu
+        elif name == "postgres":
+            groups["postgres"] += cpu
+    return groups
+
+
 @dataclass(frozen=True)
 class WrkResult:
     """One wrk run, from the Lua script's ``done`` line; ``errors``: 4xx/5xx answers and socket errors."""
@@ -72,6 +108,7 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    cpu_ms_per_request: dict[str, float] | None = None
 
 
 def wrk(
@@ -83,6 +120,7 @@ def wrk(
     connections: int,
     threads: int,
     delay_ms: float = 0,
+    server_pid: int | None = None,
 ) -> WrkResult:
     """Run wrk once against ``url`` (127.0.0.1 only) and parse the script's summary line."""
     if not url.startswith("http://127.0.0.1:"):
@@ -99,11 +137,17 @@ def wrk(
     if wrk_bin is None:
         raise SystemExit("bench: wrk is not installed (Debian package `wrk`)")
     seconds = max(1, round(duration))
+    before = _cpu_by_group(server_pid)
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         [wrk_bin, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA),
          f"http://{scheme_host}"],
         env=env, capture_output=True, text=True, timeout=seconds + 60, check=False,
     )  # fmt: skip
+    after = _cpu_by_group(server_pid)
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk has been waited for: a finished child
+    after["wrk"] = before["wrk"] + (wrk_after.ru_utime + wrk_after.ru_stime)
+    after["wrk"] -= wrk_before.ru_utime + wrk_before.ru_stime
     line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:
         raise SystemExit(f"bench: wrk failed (exit {proc.returncode})\n{proc.stdout}\n{proc.stderr}")
@@ -112,6 +156,8 @@ def wrk(
     errors = sum(
         raw[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
     )
+    count = max(1, raw["requests"])
+    cpu = {group: round(1000 * (after[group] - before[group]) / count, 3) for group in after}
     return WrkResult(
         requests=raw["requests"],
         seconds=round(took, 2),
@@ -121,6 +167,7 @@ def wrk(
         p90_ms=raw["p90_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
+        cpu_ms_per_request=cpu,
     )
 
 
@@ -357,7 +404,9 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult
             with profiling(
                 server.pid, args.duration, profile_dir / "hub-statutory.txt" if profile_dir else None
             ):
-                results["hub statutory"] = wrk(f"{base}/v1/lookups", statutory, token=token, **load)
+                results["hub statutory"] = wrk(
+                    f"{base}/v1/lookups", statutory, token=token, server_pid=server.pid, **load
+                )
         if "consent" in args.paths:
             token = client_token(base, client["client_id"], client["secret"])
             ids = grant_consents(base, env, numbers[: args.consents], token)
@@ -371,14 +420,16 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult
             with profiling(
                 server.pid, args.duration, profile_dir / "hub-consent.txt" if profile_dir else None
             ):
-                results["hub consent"] = wrk(f"{base}/v1/lookups", bodies, token=token, **load)
+                results["hub consent"] = wrk(
+                    f"{base}/v1/lookups", bodies, token=token, server_pid=server.pid, **load
+                )
         if server.poll() is not None:
             raise SystemExit(f"bench: the hub died during the run\n{log_path.read_text(errors='replace')}")
     floor_url = f"http://127.0.0.1:{args.floor_port}/lookup"
-    with floor_server(args.floor_port, args.workers, db, agency_db, tmp / "floor.log"):
+    with floor_server(args.floor_port, args.workers, db, agency_db, tmp / "floor.log") as floor:
         print(f"bench: floor, {args.duration}s", file=sys.stderr, flush=True)
         wrk(floor_url, statutory, **warm)
-        results["floor"] = wrk(floor_url, statutory, **load)
+        results["floor"] = wrk(floor_url, statutory, server_pid=floor.pid, **load)
     return results
 
 
@@ -405,6 +456,11 @@ def report(args: argparse.Namespace, results: dict[str, WrkResult]) -> None:
                 f"[{'PASS' if ok else 'MISS'}]"
             )
         print(line)
+    print("  CPU ms per request (server processes / PostgreSQL / wrk):")
+    for name, r in results.items():
+        cpu = r.cpu_ms_per_request or {}
+        figures = " ".join(f"{cpu.get(group, 0.0):8.3f}" for group in ("server", "postgres", "wrk"))
+        print(f"  {name:15} {figures}")
     RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULT_FILE.write_text(
         json.dumps(
