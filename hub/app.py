@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     self_validating |= {handoff_pages.PATH}  # pictures of hand-off QR codes, read by the page itself
     self_validating |= {proxy_filing.PATH}  # a proxy's seal picture, read by the page itself
+    # The lookup's thin path sits inside every other middleware (added first, so innermost).
+    app.add_middleware(lookups.LookupEndpoint)
     errors.install(app, self_validating=self_validating)
     # 413 before the NUL check reads a body; a case's file upload takes the file as its body (10 MB).
     caps = {**body_limit.CAPS, application_files_api.UPLOAD_PATH: application_files_api.UPLOAD_CAP}

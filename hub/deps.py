@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.auth.tokens import BEARER_CHALLENGE, AccountPrincipal, ClientPrincipal
 from hub.errors import Problem
 from hub.state import HubState
-from hub.uow import commit_now
+from hub.uow import commit_now, release
 
 
 async def get_state(request: Request) -> HubState:
@@ -26,14 +26,17 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     ever sent for a transaction that committed. An exception from the route rolls everything back.
     """
     state: HubState = request.app.state.hub
-    async with state.sessions() as session:
+    session = state.sessions()
+    try:
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         if session.in_transaction():
-            await commit_now(session)
+            await commit_now(session)  # a failure has rolled back already and raises the fail-closed 503
+    finally:
+        await release(session)
 
 
 def _bearer(request: Request) -> str:
@@ -66,10 +69,15 @@ async def current_auditor(account: Annotated[AccountPrincipal, Depends(current_a
     return account
 
 
-async def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
+def client_of(request: Request, state: HubState) -> ClientPrincipal:
+    """The bank or agency the bearer token names (401 otherwise), noted in the request for the access log."""
     principal = state.tokens.verify(_bearer(request))
     request.scope.setdefault("state", {})["client_id"] = principal.client_id
     return principal
+
+
+async def current_client(request: Request, state: Annotated[HubState, Depends(get_state)]) -> ClientPrincipal:
+    return client_of(request, state)
 
 
 StateDep = Annotated[HubState, Depends(get_state)]

@@ -1,0 +1,110 @@
+"""``POST /v1/lookups`` answered by the thin ASGI path says exactly what the FastAPI route says.
+
+The hot path (``hub.api.lookups.LookupEndpoint``) skips FastAPI's routing layers; these tests send the same
+requests to an app with it and to one without it (the published route answers there) and compare status,
+headers that matter, and body, for an answer and for each kind of refusal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from hub.api.lookups import LookupEndpoint
+from hub.app import create_app
+from hub.state import HubState
+from tests.conftest import Backend, audit_rows, bearer, lookup_body
+
+pytestmark = pytest.mark.anyio
+
+# Values that differ from one request to the next by design, not by path.
+_PER_REQUEST = {"lookup_id", "fetched_at", "audit", "audit_event_id", "instance"}
+
+
+@asynccontextmanager
+async def _client(backend: Backend, state: HubState, *, thin: bool) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(backend.settings, state=state)
+    if not thin:  # before the first request builds the middleware stack
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not LookupEndpoint]
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+            yield client
+
+
+def _comparable(response: httpx.Response) -> tuple[int, dict[str, str], dict[str, Any]]:
+    body = {k: v for k, v in response.json().items() if k not in _PER_REQUEST}
+    names = ("content-type", "content-language", "www-authenticate", "cache-control", "retry-after")
+    headers = {name: response.headers[name] for name in names if name in response.headers}
+    return response.status_code, headers, body
+
+
+def _cases(backend: Backend, state: HubState) -> list[tuple[str, dict[str, str], bytes]]:
+    resident = backend.residents[0]["resident_number"]
+
+    def body(**changes: object) -> bytes:
+        return json.dumps({**lookup_body(resident), **changes}).encode()
+
+    token = {**bearer(state), "Content-Type": "application/json"}
+    korean = {**token, "Accept-Language": "ko"}
+    return [
+        ("answer", token, body()),
+        ("answer in English problems", {**token, "Accept-Language": "en"}, body()),
+        ("no token", {"Content-Type": "application/json"}, body()),
+        ("not a bearer token", {"Authorization": "Basic eDp5", "Content-Type": "application/json"}, body()),
+        ("forged token", {"Authorization": "Bearer not.a.token"}, body()),
+        ("malformed body", korean, b'{"document_type": '),
+        ("unknown document", korean, body(document_type="no_such_document")),
+        ("statute not granted", {**token, "Accept-Language": "en"}, body(basis={"statute": "KR-XX-1"})),
+        ("bad resident number", korean, body(subject={"resident_number": "123456-1234567"})),
+        ("unknown consent", token, body(basis={"consent_id": "00000000-0000-4000-8000-000000000000"})),
+    ]
+
+
+async def test_the_thin_path_answers_and_refuses_exactly_as_the_route_does(
+    hub_state: HubState, backend: Backend
+) -> None:
+    seen: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+    for thin in (True, False):
+        async with _client(backend, hub_state, thin=thin) as client:
+            for name, headers, content in _cases(backend, hub_state):
+                response = await client.post("/v1/lookups", content=content, headers=headers)
+                seen.setdefault(name, []).append(_comparable(response))
+    for name, (by_thin_path, by_route) in seen.items():
+        assert by_thin_path == by_route, name
+    statuses = {name: answers[0][0] for name, answers in seen.items()}
+    assert statuses["answer"] == 200
+    assert statuses["no token"] == statuses["forged token"] == 401
+    assert statuses["malformed body"] == 422 and statuses["statute not granted"] == 403
+
+
+async def test_the_thin_path_records_every_attempt_before_answering(
+    hub_state: HubState, backend: Backend
+) -> None:
+    async with _client(backend, hub_state, thin=True) as client:
+        body = lookup_body(backend.residents[1]["resident_number"])
+        answered = await client.post("/v1/lookups", json=body, headers=bearer(hub_state))
+        refused = await client.post("/v1/lookups", content=b"{", headers=bearer(hub_state))
+    assert answered.status_code == 200 and refused.status_code == 422
+    events = {row["event_id"]: row for row in audit_rows(backend)}
+    assert events[answered.json()["audit"]["event_id"]]["outcome"] == "ok"
+    assert events[refused.json()["audit_event_id"]]["reason"] == "malformed_request"
+    assert answered.headers["x-request-id"] == events[answered.json()["audit"]["event_id"]]["request_id"]
+
+
+async def test_other_methods_and_paths_pass_through_to_the_router(
+    hub_state: HubState, backend: Backend
+) -> None:
+    async with _client(backend, hub_state, thin=True) as client:
+        wrong_method = await client.get("/v1/lookups", headers=bearer(hub_state))
+        trailing = await client.post("/v1/lookups/bundle", content=b"{", headers=bearer(hub_state))
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == "/problems/method-not-allowed"
+    assert trailing.status_code == 422  # the bundle endpoint's own validation, not the single lookup's
