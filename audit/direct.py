@@ -25,6 +25,7 @@ import asyncpg
 from sqlalchemy import Insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,12 @@ class DirectAppender:
 
     async def fetchval(self, statement: Insert, params: Mapping[str, Any]) -> Any:
         compiled: Compiled = self._compile(statement)
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: asyncpg.Connection = raw.driver_connection
+        # The pooled connection itself, not an engine Connection around it: one greenlet hop to check it
+        # out (the pool's checkout events still run) and one to give it back, where ``engine.connect()``
+        # took three and built a Connection the statement never used.
+        pooled = await self._engine.raw_connection()
+        try:
+            driver: asyncpg.Connection = pooled.driver_connection
             return await driver.fetchval(compiled.sql, *compiled.arguments(params))
+        finally:
+            await greenlet_spawn(pooled.close)
