@@ -231,6 +231,30 @@ def _drawable(fonts: tuple[str, ...], texts: tuple[str, ...]) -> bool:
     return all(any(ord(ch) in m for m in maps) for text in texts for ch in text if not ch.isspace())
 
 
+_THAI_UPPER_VOWELS = frozenset("\u0e31\u0e34\u0e35\u0e36\u0e37\u0e47")
+_THAI_TONE_MARKS = frozenset("\u0e48\u0e49\u0e4a\u0e4b\u0e4c")
+THAI_TONE_RISE = 0.2  # em: from the height of an upper vowel (Noto Sans Thai: 635-787) to above it
+
+
+def _stacked(text: str) -> list[tuple[str, float]]:
+    """``text`` in pieces with the rise (in em) each is drawn at: a Thai tone mark after an upper vowel, as in
+    ที่, goes above the vowel. reportlab does not shape text, and Noto Sans Thai draws both marks at the same
+    height, which its OpenType mark-to-mark positioning would otherwise correct; nothing else moves."""
+    if not _THAI_TONE_MARKS.intersection(text):
+        return [(text, 0.0)]
+    pieces: list[tuple[str, float]] = []
+    start = 0
+    for i, ch in enumerate(text):
+        if ch in _THAI_TONE_MARKS and i and text[i - 1] in _THAI_UPPER_VOWELS:
+            if i > start:
+                pieces.append((text[start:i], 0.0))
+            pieces.append((ch, THAI_TONE_RISE))
+            start = i + 1
+    if start < len(text):
+        pieces.append((text[start:], 0.0))
+    return pieces
+
+
 def _segments(text: str, preferred: str, base: str) -> list[tuple[str, str]]:
     """``text`` cut into runs of one font each: ``preferred`` where it has the glyph, else ``base``.
 
@@ -408,7 +432,12 @@ class _Writer:
                             if font != current:
                                 t.setFont(font, size)
                                 current = font
-                            t.textOut(run)
+                            for piece, rise in _stacked(run):
+                                if rise:
+                                    t.setRise(rise * size)
+                                t.textOut(piece)
+                                if rise:
+                                    t.setRise(0)
         c.drawText(t)
 
     def _header(self) -> None:

@@ -176,6 +176,8 @@ def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(i
         if issued.language != "ko":  # the only other language on the page is Korean, in its own spans
             assert set(re.findall(rb"/Lang \((\w+)\)", content)) == {b"ko"}
         assert b"/Artifact BMC" in content  # guilloche, microtext and rules are artifacts
+        if issued.language == "th":  # the tone mark of ที่ (in เลขที่ออกเอกสาร) raised above its vowel
+            assert re.search(rb"\b[1-9][\d.]* Ts\b", content)
 
 
 def test_the_signature_fills_the_tagged_field_with_its_description(issued: Issued) -> None:
