@@ -50,7 +50,6 @@ MICRO = Color(0.45, 0.55, 0.70)
 RULE = Color(0.70, 0.74, 0.82)
 QR_SIZE = 42 * mm
 FOOTER_H = QR_SIZE + 16 * mm
-SIGNATURE_TEXT = "Digital signature of the Gongyu hub (PAdES B-T, time-stamped) over the whole document"
 DOMAIN = "edocument"  # the gettext catalog of the fixed labels (hub/locales/<lang>/LC_MESSAGES/edocument.po)
 
 
@@ -629,4 +628,6 @@ def render(req: RenderRequest, font: str, own: str | None = None) -> bytes:
     writer.finish()
     c.showPage()
     c.save()
-    return writer.tag.finish(buffer.getvalue(), writer.title(), (SIGNATURE_FIELD, SIGNATURE_TEXT))
+    # the signature field's description (/TU, and the Form element's /Alt) in the document's language
+    signature = (SIGNATURE_FIELD, label(writer.lang, "signature"))
+    return writer.tag.finish(buffer.getvalue(), writer.title(), signature)

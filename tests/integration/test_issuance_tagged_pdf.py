@@ -184,9 +184,18 @@ def test_the_signature_fills_the_tagged_field_with_its_description(issued: Issue
     with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
         (field,) = doc.Root.AcroForm.Fields  # pyHanko signed the field the renderer made, not one of its own
         assert str(field.T) == "GongyuSignature" and field.FT == pikepdf.Name.Sig and "/V" in field
-        assert "signature" in str(field.TU) and list(doc.pages[0].Annots) == [field]
+        # described in the document's language: Korean for a Korean reader, the resident's own otherwise
+        described = {
+            "ko": "전자서명",
+            "vi": "Chữ ký số",
+            "th": "ลายมือชื่ออิเล็กทรอนิกส์",
+            "zh": "电子签名",
+            "ja": "電子署名",
+        }
+        assert described[issued.language] in str(field.TU) and list(doc.pages[0].Annots) == [field]
         (form,) = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.Form]
         assert form.K.Type == pikepdf.Name.OBJR and form.K.Obj.objgen == field.objgen
+        assert str(form.Alt) == str(field.TU)
         nums = doc.Root.StructTreeRoot.ParentTree.Nums
         assert nums[int(field.StructParent) * 2 + 1].objgen == form.objgen
 
