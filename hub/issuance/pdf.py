@@ -473,12 +473,17 @@ class _Writer:
         parts: list[Part] = [*self.fixed("holder", ": "), *self.both(holder)]
         parts += [("    ", "ko"), *self.fixed("view", ": ")]
         parts += self.both(view.titles) if view else [(req.view, self.lang)]
-        # One line between the number and the rule: smaller type when a language's titles are long (Thai)
+        # One line between the number and the rule, beside the page number on later pages: smaller type
+        # when a language's titles are long (Thai)
+        page = [] if first else self.fixed("page", page=self.page)
+        room = PAGE_W - 2 * MARGIN
+        if page:
+            room -= sum(self.width(text, lang, 7.5) for text, lang in page) + 4 * mm
         wide = sum(self.width(text, lang, 7.5) for text, lang in parts)
-        size = min(7.5, 7.5 * (PAGE_W - 2 * MARGIN) / wide) if wide else 7.5
+        size = min(7.5, 7.5 * room / wide) if wide else 7.5
         self.say(self.doc.add("P") if first else None, MARGIN, top - 48, size, MUTED, parts)
-        if not first:
-            self.say(None, right, top - 48, 7.5, MUTED, self.fixed("page", page=self.page), True)
+        if page:
+            self.say(None, right, top - 48, 7.5, MUTED, page, True)
         with self.tag.artifact():
             c.setStrokeColor(RULE)
             c.setLineWidth(0.8)

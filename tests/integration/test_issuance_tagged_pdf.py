@@ -309,7 +309,8 @@ def test_the_document_falls_back_to_english_when_a_glyph_is_missing(
         assert str(doc.Root.Lang) == "th"
 
 
-def test_a_long_list_over_several_pages_stays_tagged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", ["vi", "th"])
+def test_a_long_list_over_several_pages_stays_tagged(language: str, tmp_path: Path) -> None:
     history = [
         {
             "seq": i,
@@ -329,9 +330,10 @@ def test_a_long_list_over_several_pages_stays_tagged(tmp_path: Path) -> None:
             "GY1:ABC",
             "http://x/verify",
             "000000",
-            "vi",
+            language,
         ),
         fonts.register(),
+        fonts.register(None, language),
     )
     (tmp_path / "long.pdf").write_bytes(data)
     report = validate(str(tmp_path / "long.pdf"))
