@@ -7,10 +7,10 @@ Any failure surfaces as ``AuditUnavailable``; callers must then return no data (
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import CTE, ColumnElement, Insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from audit import repository
@@ -91,6 +91,30 @@ class AuditLog:
         except Exception as exc:  # any failure at all means the event is not durable: fail closed
             raise AuditUnavailable(type(exc).__name__) from None
 
+    async def append_alone_if(
+        self,
+        event: AuditEvent,
+        guard: tuple[Sequence[CTE], ColumnElement[bool]],
+        companion: Insert,
+        params: Mapping[str, Any],
+    ) -> EventRef | None:
+        """:meth:`append_alone` made conditional on a caller's writes in the same statement (PostgreSQL).
+
+        ``guard`` is the caller's CTEs and the condition they make true (a consent use that counted, which
+        writes nothing unless it counts); the event and its ``companion`` (whose statement must carry the same
+        condition) are written only with them. One autocommitted statement: all of it is durable when this
+        returns an ``EventRef``, and none of it when it returns ``None``. Any failure is ``AuditUnavailable``.
+        """
+        if self.direct is None:
+            raise RuntimeError("append_alone_if needs PostgreSQL over asyncpg (audit.direct)")
+        ctes, condition = guard
+        try:
+            values = {**repository.event_params(event), **params}
+            seq = await self.direct.fetchval(_guarded(tuple(ctes), condition, companion), values)
+        except Exception as exc:  # the statement's outcome is unknown: fail closed
+            raise AuditUnavailable(type(exc).__name__) from None
+        return None if seq is None else EventRef(event_id=event.event_id, seq=int(seq))
+
     async def recent(self, limit: int = 20) -> list[dict[str, object]]:
         """The newest events, newest first, as plain dicts (for operators' terminals and tests)."""
         async with self._sessions() as session:
@@ -103,6 +127,13 @@ def _joined(companion: Insert) -> Insert:
     """The event's INSERT with ``companion`` as its CTE, built once per companion (callers pass module-level
     statements; SQL constructs hash by identity), so SQLAlchemy's compiled cache is hit every time."""
     return repository.INSERT_EVENT_BOUND.add_cte(companion.cte("companion"))
+
+
+@functools.cache
+def _guarded(ctes: tuple[CTE, ...], condition: ColumnElement[bool], companion: Insert) -> Insert:
+    """The conditional event INSERT with the guard's CTEs and the companion, built once per combination
+    (module-level constructs hash by identity, so the compiled statement is reused)."""
+    return repository.insert_event_if(condition).add_cte(*ctes, companion.cte("companion"))
 
 
 def _dialect(executor: AsyncSession | AsyncConnection) -> str:

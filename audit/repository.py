@@ -22,7 +22,20 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from audit.events import AuditEvent, canonical_json, iso
@@ -49,6 +62,15 @@ INSERT_EVENT_BOUND = (
     )
     .returning(_EVENTS.c.seq)
 )
+
+
+def insert_event_if(condition: ColumnElement[bool]) -> Insert:
+    """:data:`INSERT_EVENT_BOUND` as ``INSERT ... SELECT ... WHERE condition``: the event is written only
+    when ``condition`` holds (a consent use counted by CTEs of the same statement); otherwise no row, no
+    ``seq``."""
+    values = [bindparam(EVENT_PARAM_PREFIX + name, type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS]
+    chosen = select(*values).where(condition)
+    return insert(_EVENTS).from_select(list(_EVENT_COLUMNS), chosen).returning(_EVENTS.c.seq)
 
 
 def event_values(event: AuditEvent) -> dict[str, Any]:

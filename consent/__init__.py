@@ -2,6 +2,7 @@
 
 from consent.decisions import Actor, Basis, Decision
 from consent.records import ConsentView, RequestView
+from consent.repository import GuardedUse
 from consent.service import Authorizer, ConsentError, ConsentService, Resident, StatutoryAuthorizer
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "ConsentService",
     "ConsentView",
     "Decision",
+    "GuardedUse",
     "RequestView",
     "Resident",
     "StatutoryAuthorizer",

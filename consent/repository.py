@@ -8,10 +8,11 @@ statement that takes the row lock, so a revoke and a use serialise on the consen
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import CTE, ColumnElement, Table, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from consent.models import (
     ConsentUseRow,
     MandateRow,
 )
+from consent.records import aware
 
 
 async def consents(
@@ -228,6 +230,114 @@ async def _count_use_in_one_statement(
         ).scalar_one_or_none()
         return f"consent_{status}" if status in ("paused", "revoked") else "consent_expired"
     return None if per_document == 1 else "consent_exhausted"
+
+
+@dataclass(frozen=True)
+class GuardedUse:
+    """A consent use as CTEs that a caller's own write can be made conditional on: ``counted`` is true exactly
+    when the use was counted, in the same statement. Nothing of the use is written unless it counts.
+
+    For the lookup on PostgreSQL (``hub.uow.Trail.record_use``): the use, its lifecycle row, the audit event
+    and the notices as one autocommitted statement, all or nothing, where a transaction took four round trips.
+    """
+
+    ctes: tuple[CTE, ...]
+    counted: ColumnElement[bool]
+
+
+def _guarded_use() -> GuardedUse:
+    """:func:`count_use` with every write conditional on the per-document count.
+
+    The consent row is locked first (``FOR UPDATE``, which re-checks status and validity after any wait for a
+    concurrent pause or revoke), then the document's counter is taken if it has a use left under the
+    consent's ``max_uses``; only then are the consent's own counter and the ``used`` row written. So a refused
+    use leaves no trace even without a transaction around the statement, and the lock order is
+    :func:`count_use`'s.
+    """
+    consents = cast(Table, ConsentRow.__table__)
+    uses = cast(Table, ConsentUseRow.__table__)
+    events = cast(Table, ConsentEventRow.__table__)
+    consent_id, now = (
+        bindparam("use_consent", type_=consents.c.consent_id.type),
+        bindparam("use_now", type_=consents.c.last_used_at.type),
+    )
+    locked = (
+        select(consents.c.max_uses)
+        .where(
+            consents.c.consent_id == consent_id,
+            consents.c.status == "active",
+            consents.c.starts_at <= now,
+            consents.c.expires_at > now,
+        )
+        .with_for_update()
+        .cte("use_locked")
+    )
+    per_document = (
+        update(uses)
+        .where(
+            uses.c.consent_id == consent_id,
+            uses.c.document_type == bindparam("use_document_type", type_=uses.c.document_type.type),
+            uses.c.view == bindparam("use_view", type_=uses.c.view.type),
+            uses.c.uses < select(locked.c.max_uses).scalar_subquery(),
+        )
+        .values(uses=uses.c.uses + 1)
+        .returning(uses.c.consent_id)
+        .cte("use_per_document")
+    )
+    counted = exists(select(per_document.c.consent_id))
+    on_consent = (
+        update(consents)
+        .where(consents.c.consent_id.in_(select(per_document.c.consent_id)))
+        .values(uses=consents.c.uses + 1, last_used_at=now)
+        .cte("use_counted")
+    )
+    recorded = (
+        insert(events)
+        .from_select(
+            ["consent_id", "kind", "at", "actor"],
+            select(consent_id, literal("used", type_=events.c.kind.type), now,
+                   bindparam("use_actor", type_=events.c.actor.type))
+            .where(counted),
+        )
+        .cte("use_recorded")
+    )  # fmt: skip
+    return GuardedUse(ctes=(locked, per_document, on_consent, recorded), counted=counted)
+
+
+GUARDED_USE = _guarded_use()
+
+
+def guarded_use_params(
+    consent_id: str, document_type: str, view: str, now: datetime, actor: str
+) -> dict[str, Any]:
+    """The parameters of :data:`GUARDED_USE` (named apart from any column: see :func:`count_use`)."""
+    return {
+        "use_consent": consent_id,
+        "use_now": now,
+        "use_document_type": document_type,
+        "use_view": view,
+        "use_actor": actor,
+    }
+
+
+async def use_refusal(session: AsyncSession, consent_id: str, now: datetime) -> str:
+    """Why a guarded use did not count, read after the fact: paused or revoked by status, expired outside its
+    validity, and otherwise the document had no use left."""
+    row = (
+        await session.execute(
+            select(ConsentRow.status, ConsentRow.starts_at, ConsentRow.expires_at).where(
+                ConsentRow.consent_id == consent_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return "consent_expired"
+    status, starts_at, expires_at = row
+    if status in ("paused", "revoked"):
+        return f"consent_{status}"
+    if status != "active" or not aware(starts_at) <= now < aware(expires_at):
+        return "consent_expired"
+    return "consent_exhausted"
 
 
 async def receipts_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentReceiptRow]]:

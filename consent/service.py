@@ -215,6 +215,17 @@ class ConsentService:
         now = self._now()
         return await repository.count_use(session, consent_id, document_type, view, now, actor)
 
+    def guarded_use(
+        self, consent_id: str, document_type: str, view: str, actor: str
+    ) -> tuple[repository.GuardedUse, dict[str, Any]]:
+        """:meth:`use` as CTEs for a caller's single statement (PostgreSQL), with their parameters."""
+        params = repository.guarded_use_params(consent_id, document_type, view, self._now(), actor)
+        return repository.GUARDED_USE, params
+
+    async def use_refusal(self, session: AsyncSession, consent_id: str) -> str:
+        """Why a :meth:`guarded_use` did not count (read after the statement; the reason code only)."""
+        return await repository.use_refusal(session, consent_id, self._now())
+
     # -- requests ------------------------------------------------------------------------------------------
 
     async def create_request(

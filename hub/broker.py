@@ -367,22 +367,11 @@ class Broker:
             problem = Problem(502, "agency-bad-response", agency=document.adapter)
             raise await self._refuse(session, attempt, "agency_error", "bad_response", problem) from None
         fetched_at = utcnow()
-        if consent_id is not None:
-            try:
-                refused = await self.consent.use(session, consent_id, document.type, view, attempt.actor.id)
-            except Exception:
-                raise await fail_closed(session) from None
-            if refused is not None:
-                await session.rollback()  # the consent row may already be counted: undo it
-                problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
-                raise await self._refuse(session, attempt, "denied", refused, problem)
         event = self._event(attempt, "ok", "allowed", fields)
-        if consent_id is None:
-            # Nothing else to commit with it: the event (and its notices) alone, in one round trip.
-            ref = await self.trail.record_alone(session, event)
+        if consent_id is not None and self.trail.joins_uses:
+            ref = await self._record_use(session, attempt, event, document, view, consent_id)
         else:
-            ref = await self.trail.record(session, event)
-            await commit_now(session)  # durable before a single field leaves: fail closed
+            ref = await self._record(session, attempt, event, document, view, consent_id)
         return LookupResponse(
             lookup_id=str(uuid.uuid4()),
             document_type=document.type,
@@ -392,6 +381,52 @@ class Broker:
             fields=released,
             audit=AuditRefOut(event_id=ref.event_id),
         )
+
+    async def _record_use(
+        self,
+        session: AsyncSession,
+        attempt: _Attempt,
+        event: AuditEvent,
+        document: DocumentSpec,
+        view: str,
+        consent_id: str,
+    ) -> EventRef:
+        """The consent use, its event and notices as one statement (PostgreSQL): all durable, or nothing
+        written and the refusal recorded instead."""
+        use, params = self.consent.guarded_use(consent_id, document.type, view, attempt.actor.id)
+        ref = await self.trail.record_use(event, use, params)
+        if ref is not None:
+            return ref
+        async with self.reads() as reader:
+            refused = await self.consent.use_refusal(reader, consent_id)
+        problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
+        raise await self._refuse(session, attempt, "denied", refused, problem)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        attempt: _Attempt,
+        event: AuditEvent,
+        document: DocumentSpec,
+        view: str,
+        consent_id: str | None,
+    ) -> EventRef:
+        """The event (and the consent use, if any) in the session's transaction, committed on return."""
+        if consent_id is not None:
+            try:
+                refused = await self.consent.use(session, consent_id, document.type, view, attempt.actor.id)
+            except Exception:
+                raise await fail_closed(session) from None
+            if refused is not None:
+                await session.rollback()  # the consent row may already be counted: undo it
+                problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
+                raise await self._refuse(session, attempt, "denied", refused, problem)
+        if consent_id is None:
+            # Nothing else to commit with it: the event (and its notices) alone, in one round trip.
+            return await self.trail.record_alone(session, event)
+        ref = await self.trail.record(session, event)
+        await commit_now(session)  # durable before a single field leaves: fail closed
+        return ref
 
     async def preview(
         self,

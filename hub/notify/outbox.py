@@ -8,12 +8,25 @@ raised inside ``Trail``'s guard and fails the whole change closed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Insert, Table, bindparam, exists, func, insert, literal, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import AuditEvent
@@ -164,7 +177,7 @@ def plain(event: AuditEvent) -> bool:
     )
 
 
-def _notices_statement(group: str | None) -> Insert:
+def _notices_statement(group: str | None, only_if: ColumnElement[bool] | None = None) -> Insert:
     """INSERT ... SELECT of the inbox row and, when the recipient's account takes e-mail for ``group``, the
     e-mail row: the channels are decided by the database inside the write itself.
 
@@ -198,13 +211,18 @@ def _notices_statement(group: str | None) -> Insert:
             func.coalesce(chosen.c["email_" + group], true()) if group is not None else true(),
         )
     )
-    return insert(table).from_select(
-        list(_NOTICE_COLUMNS),
-        union_all(row("nt_inbox_id", INBOX), row("nt_email_id", EMAIL).where(takes_email)),
-    )
+    inbox, email = row("nt_inbox_id", INBOX), row("nt_email_id", EMAIL).where(takes_email)
+    if only_if is not None:  # a write of the same statement that the notices go with (a consent use)
+        inbox, email = inbox.where(only_if), email.where(only_if)
+    return insert(table).from_select(list(_NOTICE_COLUMNS), union_all(inbox, email))
 
 
 _NOTICES: Final = {group: _notices_statement(group) for group in (*preferences.GROUPS, None)}
+
+
+@functools.cache
+def _notices_if(group: str | None, only_if: ColumnElement[bool]) -> Insert:
+    return _notices_statement(group, only_if)
 
 
 def resident_notices(
@@ -213,16 +231,20 @@ def resident_notices(
     *,
     recipient: str | None = None,
     extra: dict[str, Any] | None = None,
+    only_if: ColumnElement[bool] | None = None,
 ) -> tuple[Insert, dict[str, Any]]:
     """The statement writing a resident's notices of ``event`` (its subject's, or ``recipient``'s), and its
     parameters: one row per channel the resident takes, without reading the account first. For a
-    :func:`plain` event the caller sends it with the event's INSERT (``AuditLog.append_with``).
+    :func:`plain` event the caller sends it with the event's INSERT (``AuditLog.append_with``); ``only_if``
+    (a module-level condition, such as ``consent.repository.GUARDED_USE.counted``) writes them only when it
+    holds in the same statement.
     """
     (row,) = rows_for(event, now, recipient=recipient, extra=extra)
     params = {"nt_" + name: row[name] for name in _NOTICE_COLUMNS if name not in {"message_id", "channel"}}
     params["nt_inbox_id"] = row["message_id"]
     params["nt_email_id"] = new_message_id()
-    return _NOTICES[preferences.GROUP_OF.get(event.kind)], params
+    group = preferences.GROUP_OF.get(event.kind)
+    return (_NOTICES[group] if only_if is None else _notices_if(group, only_if)), params
 
 
 async def _write_notices(session: AsyncSession, notices: tuple[Insert, dict[str, Any]]) -> int:

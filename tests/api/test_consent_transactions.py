@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
+import asyncpg
 import httpx
 import pytest
 
@@ -270,3 +272,77 @@ async def test_lookups_racing_a_revoke_are_released_only_before_it(
         backend, "SELECT id FROM consent_events WHERE consent_id = :c AND kind = 'revoked'", c=consent_id
     )
     assert ids is None or ids < revoked_id
+
+
+# -- the consent use and its record as one statement ---------------------------------------------------------
+
+
+def _use_trace(backend: Backend, consent_id: str) -> tuple[int, int, int, int, int]:
+    """The consent's count, its documents' counts, its ``used`` rows, the outbox rows of its lookups, and
+    outbox rows of no event at all (notices written without their event)."""
+    return (
+        scalar(backend, "SELECT uses FROM consents WHERE consent_id = :c", c=consent_id),
+        scalar(backend, "SELECT sum(uses) FROM consent_uses WHERE consent_id = :c", c=consent_id),
+        scalar(
+            backend,
+            "SELECT count(*) FROM consent_events WHERE consent_id = :c AND kind = 'used'",
+            c=consent_id,
+        ),
+        scalar(
+            backend,
+            "SELECT count(*) FROM outbox o JOIN audit_events e ON e.event_id = o.event_id"
+            " WHERE e.basis = :b AND e.outcome = 'ok'",
+            b=f"consent:{consent_id}",
+        ),
+        scalar(
+            backend,
+            "SELECT count(*) FROM outbox o WHERE o.event_id IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.event_id = o.event_id)",
+        ),
+    )
+
+
+async def test_a_consent_lookup_writes_its_use_event_and_notices_together_or_not_at_all(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    # Two documents, one use each: after the abstract's use the consent is still active (the copy has its
+    # use), so a second abstract passes the consent check and is refused by the use itself.
+    consent_id = await granted(api, hub_state, documents=[ABSTRACT, COPY], mode="standing", max_uses=1)
+    client = bearer(hub_state)
+    orphans = _use_trace(backend, consent_id)[4]
+    with audit_refuses(hub_state, "lookup"):
+        failed = await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=client)
+    assert_unavailable(failed)
+    assert _use_trace(backend, consent_id) == (0, 0, 0, 0, orphans), "an unrecorded lookup counted no use"
+    answered = await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=client)
+    assert answered.status_code == 200, answered.text
+    trace = _use_trace(backend, consent_id)
+    assert trace[:3] == (1, 1, 1) and trace[3] >= 1 and trace[4] == orphans  # the inbox, e-mail if taken
+    refused = await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=client)
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/consent-exhausted"
+    assert _use_trace(backend, consent_id) == trace, "a refused use wrote nothing, not even a notice"
+    denied = next(r for r in audit_rows(backend) if r["event_id"] == refused.json()["audit_event_id"])
+    assert (denied["outcome"], denied["reason"]) == ("denied", "consent_exhausted")
+
+
+async def test_a_consent_lookup_on_postgresql_is_one_statement_after_the_agency_answers(
+    hub_state: HubState, backend: Backend, api: httpx.AsyncClient
+) -> None:
+    if backend.name != "postgres":
+        pytest.skip("the joined statement is PostgreSQL's (SQLite has no DML in CTEs); SQLite runs the above")
+    consent_id = await granted(api, hub_state, mode="standing", max_uses=5)
+    sent: list[str] = []
+    fetchval = asyncpg.Connection.fetchval
+
+    async def watching(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(query)
+        return await fetchval(self, query, *args, **kwargs)
+
+    with patch.object(asyncpg.Connection, "fetchval", watching):
+        response = await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=bearer(hub_state))
+    assert response.status_code == 200, response.text
+    (statement,) = [q for q in sent if "audit_events" in q]
+    writes = ("UPDATE consent_uses", "UPDATE consents", "INSERT INTO consent_events", "INSERT INTO outbox")
+    for written in writes:
+        assert written in statement, written
+    assert "FOR UPDATE" in statement  # the consent row is locked before the document's counter

@@ -13,14 +13,16 @@ from hub.state import HubState
 from tests.conftest import Backend, audit_rows
 
 
-def failing_appends(audit: AuditLog, kind: str) -> dict[str, Callable[..., Awaitable[EventRef]]]:
+def failing_appends(audit: AuditLog, kind: str) -> dict[str, Callable[..., Awaitable[EventRef | None]]]:
     """Stand-ins for each of ``audit``'s append methods that fail for events of ``kind`` (as if the database
     refused the write) and pass the others through.
 
     Every way an event is written fails alike: on its own (``append_in``), joined with its notices in the
-    caller's transaction (``append_with``) or as a unit of work of its own (``append_alone``, the lookup's).
+    caller's transaction (``append_with``), as a unit of work of its own (``append_alone``, the statutory
+    lookup's) or with the consent use it records (``append_alone_if``, the consent lookup's on PostgreSQL).
     """
     append_in, append_with, append_alone = audit.append_in, audit.append_with, audit.append_alone
+    append_alone_if = audit.append_alone_if
 
     def refuse(event: AuditEvent) -> None:
         if event.kind == kind:
@@ -38,7 +40,16 @@ def failing_appends(audit: AuditLog, kind: str) -> dict[str, Callable[..., Await
         refuse(event)
         return await append_alone(event, companion, params)
 
-    return {"append_in": failing_in, "append_with": failing_with, "append_alone": failing_alone}
+    async def failing_alone_if(event: AuditEvent, guard: Any, companion: Any, params: Any) -> EventRef | None:
+        refuse(event)
+        return await append_alone_if(event, guard, companion, params)
+
+    return {
+        "append_in": failing_in,
+        "append_with": failing_with,
+        "append_alone": failing_alone,
+        "append_alone_if": failing_alone_if,
+    }
 
 
 @contextmanager
