@@ -94,7 +94,7 @@ def demo(
     mandate = asyncio.run(seed_demo_mandate(settings))  # the README's proxy tour: resident2 for resident1
     from hub.issuance import fonts
 
-    fonts.register()  # the one-time font conversion (~15 s) now, not on the first PDF
+    fonts.warm()  # the one-time font conversions (~25 s on a new machine) now, not on the first PDFs
     base = public_url.rstrip("/")
     console.rule("[bold]Gongyu demo")
     console.print(

@@ -196,3 +196,10 @@ def register(cache_dir: Path | None = None, language: str = "ko") -> str:
             pdfmetrics.registerFont(TTFont(face.name, str(truetype_font(cache_dir, face))))
             _registered.add(face.name)
     return face.name
+
+
+def warm(cache_dir: Path | None = None) -> None:
+    """Convert every language's font now (each once per machine, some seconds), so that no resident's first
+    document in Thai, Chinese or Japanese waits for it; registering them stays per process and lazy."""
+    for face in dict.fromkeys(FACES.values()):
+        truetype_font(cache_dir, face)
