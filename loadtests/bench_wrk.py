@@ -340,10 +340,12 @@ def _prepare(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict[s
 
 
 @contextmanager
-def background_processes(env: dict[str, str], tmp: Path, notify: bool) -> Iterator[None]:
+def background_processes(
+    env: dict[str, str], tmp: Path, notify: bool, integrate: bool = True
+) -> Iterator[None]:
     """``gongyu integrator`` and (unless notifications are off) ``gongyu worker`` beside the hub, each in its
     own process group: the scale-out shape (docs/scaling.md), where the serving workers only serve."""
-    commands = [["integrator"], *([["worker"]] if notify else [])]
+    commands = [*([["integrator"]] if integrate else []), *([["worker"]] if notify else [])]
     logs = [(tmp / f"{command[0]}.log").open("wb") for command in commands]
     procs = [
         subprocess.Popen(
@@ -377,6 +379,8 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult
     env.pop("GONGYU_AGENCY_DATABASE_URLS", None)
     if args.no_notify:
         env["GONGYU_NOTIFY_INTERVAL_SECONDS"] = "0"
+    if args.no_integrator:  # diagnostic: the lookups' own cost, the log left unintegrated during the run
+        env["GONGYU_INTEGRATOR_INTERVAL_SECONDS"] = "0"
     client = _prepare(args, env, tmp)
     numbers = residents_sample(agency_db, args.sample)
     statutory = statutory_bodies(numbers, tmp / "statutory.jsonl")
@@ -391,7 +395,7 @@ def measure(args: argparse.Namespace, tmp: Path, db: str) -> dict[str, WrkResult
     serving = env
     if args.background == "processes":  # the workers only serve: the log and the outbox are handled apart
         serving = {**env, "GONGYU_INTEGRATOR_INTERVAL_SECONDS": "0", "GONGYU_NOTIFY_INTERVAL_SECONDS": "0"}
-    apart = background_processes(env, tmp, not args.no_notify)
+    apart = background_processes(env, tmp, not args.no_notify, not args.no_integrator)
     with (
         _server(args.port, args.workers, serving, log_path) as server,
         apart if args.background == "processes" else nullcontext(),
@@ -442,6 +446,7 @@ def report(args: argparse.Namespace, results: dict[str, WrkResult]) -> None:
         f"{args.workers} workers each, PostgreSQL, {args.sample} residents at random, {cpus} CPUs; "
         f"the hub's integrator and notifications: "
         f"{'gongyu integrator + gongyu worker' if args.background == 'processes' else 'in the workers'}"
+        f"{'; integrator OFF' if args.no_integrator else ''}{'; notifications OFF' if args.no_notify else ''}"
     )
     print(f"  {'':15} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}  ratio")
     verdicts = {}
@@ -493,6 +498,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--floor-port", type=int, default=8090, help="floor port on 127.0.0.1")
     parser.add_argument(
         "--no-notify", action="store_true", help="turn the in-process notification worker off"
+    )
+    parser.add_argument(
+        "--no-integrator",
+        action="store_true",
+        help="leave the audit log unintegrated during the run (diagnostic: the lookups' own cost, without "
+        "the log's background work on the same cores)",
     )
     parser.add_argument("--profile", type=Path, default=None, help="directory for py-spy profiles")
     parser.add_argument(

@@ -71,10 +71,15 @@ def test_floor_audits_every_answered_request_and_wrk_counts_refusals(registry: s
     known = bench_wrk.statutory_bodies(list(NUMBERS), tmp_path / "known.jsonl")
     unknown = bench_wrk.statutory_bodies(["900303-9000003"], tmp_path / "unknown.jsonl")
     load = {"duration": 1, "connections": 2, "threads": 1}
-    with bench_wrk.floor_server(port, 1, registry, registry, tmp_path / "floor.log"):
-        answered = bench_wrk.wrk(f"http://127.0.0.1:{port}/lookup", known, **load)
+    with bench_wrk.floor_server(port, 1, registry, registry, tmp_path / "floor.log") as floor:
+        answered = bench_wrk.wrk(f"http://127.0.0.1:{port}/lookup", known, server_pid=floor.pid, **load)
         refused = bench_wrk.wrk(f"http://127.0.0.1:{port}/lookup", unknown, **load)
     assert answered.requests > 0 and answered.errors == 0
+    # Where the CPU went: the floor's worker (a child of the uvicorn it was given), PostgreSQL and wrk all
+    # worked for the answers; without a server pid the server's share is not measured.
+    cpu = answered.cpu_ms_per_request or {}
+    assert cpu["server"] > 0 and cpu["postgres"] > 0 and cpu["wrk"] > 0
+    assert (refused.cpu_ms_per_request or {})["server"] == 0
     assert answered.requests_per_s > 0 and 0 < answered.p50_ms <= answered.p99_ms <= answered.max_ms
     assert refused.requests > 0 and refused.errors == refused.requests  # 404s are not throughput
     engine = create_engine(f"postgresql+psycopg2://root@127.0.0.1:5432/{registry}")
