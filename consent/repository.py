@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CTE, ColumnElement, Table, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import CTE, ColumnElement, Table, bindparam, exists, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,7 +122,7 @@ async def count_use(
 
     The consent row is updated first (its lock orders this use against a concurrent pause or revoke, and
     the WHERE re-checks status and validity after any wait), then the document's own counter. On
-    PostgreSQL all of it is one statement (:func:`_use_statement`).
+    PostgreSQL all of it is one statement (:data:`GUARDED_USE`).
     """
     if session.get_bind().dialect.name == "postgresql":
         return await _count_use_in_one_statement(session, consent_id, document_type, view, now, actor)
@@ -158,78 +158,6 @@ async def count_use(
         return "consent_exhausted"
     session.add(ConsentEventRow(consent_id=consent_id, kind="used", at=now, actor=actor))
     return None
-
-
-def _use_statement() -> Any:
-    """:func:`count_use`'s two conditional UPDATEs and the ``used`` lifecycle row as one PostgreSQL statement.
-
-    The per-document UPDATE reads the consent's ``max_uses`` from the consent UPDATE's RETURNING, so the
-    consent row is locked (and its status and validity re-checked after any wait) before the document's
-    counter, the order the two-statement form keeps; the lifecycle row is written only when both counted.
-    """
-    consents = cast(Table, ConsentRow.__table__)
-    uses = cast(Table, ConsentUseRow.__table__)
-    events = cast(Table, ConsentEventRow.__table__)
-    consent_id, now = (
-        bindparam("use_consent", type_=consents.c.consent_id.type),
-        bindparam("use_now", type_=consents.c.last_used_at.type),
-    )
-    counted = (
-        update(consents)
-        .where(
-            consents.c.consent_id == consent_id,
-            consents.c.status == "active",
-            consents.c.starts_at <= now,
-            consents.c.expires_at > now,
-        )
-        .values(uses=consents.c.uses + 1, last_used_at=now)
-        .returning(consents.c.max_uses)
-        .cte("counted")
-    )
-    per_document = (
-        update(uses)
-        .where(
-            uses.c.consent_id == consent_id,
-            uses.c.document_type == bindparam("use_document_type", type_=uses.c.document_type.type),
-            uses.c.view == bindparam("use_view", type_=uses.c.view.type),
-            uses.c.uses < select(counted.c.max_uses).scalar_subquery(),
-        )
-        .values(uses=uses.c.uses + 1)
-        .returning(uses.c.consent_id)
-        .cte("per_document")
-    )
-    recorded = (
-        insert(events)
-        .from_select(
-            ["consent_id", "kind", "at", "actor"],
-            select(consent_id, literal("used", type_=events.c.kind.type), now,
-                   bindparam("use_actor", type_=events.c.actor.type))
-            .where(exists(select(per_document.c.consent_id))),
-        )
-        .cte("recorded")
-    )  # fmt: skip
-    return select(
-        select(func.count()).select_from(counted).scalar_subquery(),
-        select(func.count()).select_from(per_document).scalar_subquery(),
-    ).add_cte(recorded)
-
-
-_USE = _use_statement()
-
-
-async def _count_use_in_one_statement(
-    session: AsyncSession, consent_id: str, document_type: str, view: str, now: datetime, actor: str
-) -> str | None:
-    """:func:`count_use` in one round trip (PostgreSQL)."""
-    params = {"use_consent": consent_id, "use_now": now, "use_document_type": document_type, "use_view": view}
-    # Parameter names are not column names: in an UPDATE, a parameter named after a column becomes a SET.
-    counted, per_document = (await session.execute(_USE, {**params, "use_actor": actor})).one()
-    if counted != 1:
-        status = (
-            await session.execute(select(ConsentRow.status).where(ConsentRow.consent_id == consent_id))
-        ).scalar_one_or_none()
-        return f"consent_{status}" if status in ("paused", "revoked") else "consent_expired"
-    return None if per_document == 1 else "consent_exhausted"
 
 
 @dataclass(frozen=True)
@@ -305,6 +233,7 @@ def _guarded_use() -> GuardedUse:
 
 
 GUARDED_USE = _guarded_use()
+_COUNT_USE = select(GUARDED_USE.counted).add_cte(*GUARDED_USE.ctes)  # the use alone, in a transaction
 
 
 def guarded_use_params(
@@ -338,6 +267,15 @@ async def use_refusal(session: AsyncSession, consent_id: str, now: datetime) -> 
     if status != "active" or not aware(starts_at) <= now < aware(expires_at):
         return "consent_expired"
     return "consent_exhausted"
+
+
+async def _count_use_in_one_statement(
+    session: AsyncSession, consent_id: str, document_type: str, view: str, now: datetime, actor: str
+) -> str | None:
+    """:func:`count_use` in one round trip (PostgreSQL): :data:`GUARDED_USE` in the caller's transaction."""
+    params = guarded_use_params(consent_id, document_type, view, now, actor)
+    counted = (await session.execute(_COUNT_USE, params)).scalar()
+    return None if counted else await use_refusal(session, consent_id, now)
 
 
 async def receipts_of(session: AsyncSession, ids: Iterable[str]) -> dict[str, list[ConsentReceiptRow]]:

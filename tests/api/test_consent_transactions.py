@@ -346,3 +346,28 @@ async def test_a_consent_lookup_on_postgresql_is_one_statement_after_the_agency_
     for written in writes:
         assert written in statement, written
     assert "FOR UPDATE" in statement  # the consent row is locked before the document's counter
+
+
+async def test_a_use_in_the_callers_transaction_counts_once_and_says_why_it_does_not(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend
+) -> None:
+    """``ConsentService.use`` (the lookup's path where the use cannot ride with the event): the same rules."""
+    consent_id = await granted(api, hub_state, documents=[ABSTRACT, COPY], mode="standing", max_uses=1)
+    rules = hub_state.consent.rules
+    abstract = (ABSTRACT["document_type"], ABSTRACT["view"])
+    async with transaction(hub_state.sessions) as session:
+        assert await rules.use(session, consent_id, *abstract, "test-bank") is None
+    async with transaction(hub_state.sessions) as session:
+        assert await rules.use(session, consent_id, *abstract, "test-bank") == "consent_exhausted"
+        await session.rollback()  # as the broker does with a refusal
+    assert _use_trace(backend, consent_id)[:3] == (1, 1, 1)
+    commitment = scalar(
+        backend, "SELECT subject_commitment FROM consents WHERE consent_id = :c", c=consent_id
+    )
+    async with transaction(hub_state.sessions) as session:
+        await rules.change(session, consent_id, commitment, "revoke", "resident0")
+    async with transaction(hub_state.sessions) as session:
+        copy = (COPY["document_type"], COPY["view"])
+        assert await rules.use(session, consent_id, *copy, "test-bank") == "consent_revoked"
+        await session.rollback()
+    assert _use_trace(backend, consent_id)[:3] == (1, 1, 1)
