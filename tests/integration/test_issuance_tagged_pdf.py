@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -264,12 +265,14 @@ def test_the_residents_language_is_shown_when_its_font_has_the_glyphs(
     assert pdf.languages(SPEC, wanted, fonts.register(), own) == expected
 
 
-def _render(language: str, own: str | None) -> bytes:
+def _render(
+    language: str, own: str | None, view: str = "basic", record: Mapping[str, object] | None = None
+) -> bytes:
     return pdf.render(
         pdf.RenderRequest(
             SPEC,
-            "basic",
-            {"name": "박유나", "birth_date": "2001-01-01"},
+            view,
+            record if record is not None else {"name": "박유나", "birth_date": "2001-01-01"},
             "6025244779942406",
             datetime.now(UTC),
             "GY1:ABC",
@@ -320,21 +323,8 @@ def test_a_long_list_over_several_pages_stays_tagged(language: str, tmp_path: Pa
         }
         for i in range(1, 160)
     ]
-    data = pdf.render(
-        pdf.RenderRequest(
-            SPEC,
-            "with_address_history",
-            {"name": "박유나", "address_history": history},
-            "6025244779942406",
-            datetime.now(UTC),
-            "GY1:ABC",
-            "http://x/verify",
-            "000000",
-            language,
-        ),
-        fonts.register(),
-        fonts.register(None, language),
-    )
+    record = {"name": "박유나", "address_history": history}
+    data = _render(language, fonts.register(None, language), "with_address_history", record)
     (tmp_path / "long.pdf").write_bytes(data)
     report = validate(str(tmp_path / "long.pdf"))
     assert report.findings == () and report.skipped == ()
