@@ -6,7 +6,9 @@ number (they turn into a grey line when copied), and the QR code itself (one fil
 zoom). The guilloche is one of 16 variants chosen by the number's hash (each computed once per process), the
 microtext carries the number itself. Korean is drawn in Noto Sans KR, the resident's language in its own font
 where it has one (Thai, simplified Chinese, Japanese; see ``fonts``), each embedded as a subset. The fixed
-labels come from the ``edocument`` gettext catalog, in Korean and beside it in the resident's language.
+labels come from the ``edocument`` gettext catalog, in Korean and beside it in the resident's language; the
+values are Korean data, tagged in the language of their script (``languages``) so a screen reader reads a
+Korean name in Korean whatever the document's language.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from reportlab.pdfgen.pathobject import PDFPathObject
 from document_specs.model import DISPLAY_LANGUAGES, DocumentSpec, FieldSpec
 from hub import i18n
 from hub.issuance import numbers
+from hub.issuance.languages import script_language
 from hub.issuance.qr import make_qr
 from hub.issuance.signing import SIGNATURE_FIELD
 from hub.issuance.tagging import Element, Tagger
@@ -190,16 +193,9 @@ def _draw_qr(c: Canvas, payload: str, x: float, y: float, size: float) -> None:
     c.restoreState()
 
 
-def _format(spec: FieldSpec, value: Any, second: str) -> str:
-    if value is None or value == "":
-        return "—"
-    if spec.type == "boolean":
-        answer = "yes" if value else "no"
-        return f"{label('ko', answer)} / {label(second, answer)}"
-    return str(value)
-
-
 Part = tuple[str, str]  # a run of text and its language
+
+
 _BREAK_ANYWHERE = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")  # Han, kana, full-width
 _CLOSING = frozenset("、。，．；：！？）」』】〕’”・ー")  # not at the start of a line
 Line = tuple[float, float, float, Color, Sequence[Part]]  # x, y, font size, colour, runs
@@ -296,8 +292,10 @@ class _Writer:
     Everything is drawn through :class:`~hub.issuance.tagging.Tagger`: real content in marked-content
     sequences of its structure element, decoration as artifacts. The structure is the reading order: title,
     the header lines, the fields (a Table of TH/TD rows; a list field is an H2 and a table of its own), then
-    the verification block (the QR as a Figure with /Alt). The QR block is drawn last on the first page, so
-    the content stream's order (what ``pdftotext -raw`` and simple readers follow) is the same.
+    the verification block (the QR as a Figure with /Alt). A value whose script is another language's than
+    the document's (a Korean name in a Thai document) is a Span of its cell with that /Lang. The QR block is
+    drawn last on the first page, so the content stream's order (what ``pdftotext -raw`` and simple readers
+    follow) is the same.
     """
 
     def __init__(self, c: Canvas, font: str, req: RenderRequest, own: str | None = None) -> None:
@@ -532,15 +530,41 @@ class _Writer:
             ty -= (size + 5) * squeeze
         self.footer.kids.insert(1, figure)  # after the block's heading
 
+    def value(self, spec: FieldSpec, value: Any, size: float, width: float) -> list[list[Part]]:
+        """A field's value in lines no wider than ``width``, each line's runs in their languages.
+
+        A yes/no is a fixed label, in Korean and then in the language shown beside it. Any other value is
+        Korean data (a name, an address, a date), read in the language of its letters (``script_language``:
+        a Korean name in a Thai document is Korean, PDF/UA-1 7.2); a value whose letters name none (Latin,
+        digits, dates, codes, the dash of an empty value) is read in the document's language.
+        """
+        if value is None or value == "":
+            return [[("—", self.lang)]]
+        if spec.type == "boolean":
+            answer = "yes" if value else "no"
+            return [[(label("ko", answer), "ko"), (f" / {label(self.second, answer)}", self.second)]]
+        text = str(value)
+        lang = script_language(text) or self.lang
+        return [[(line, lang)] for line in simpleSplit(text, self.font, size, width) or ["—"]]
+
+    def cell(self, td: Element, lines: Sequence[Sequence[Part]]) -> Element:
+        """The element a value's lines are marked content of: the cell itself, or, when the whole value is in
+        another language than the document's, one Span of the cell with that /Lang (its marked content
+        carries the same /Lang), so a value wrapped over two lines is one piece in one voice."""
+        langs = {lang for parts in lines for _, lang in parts}
+        if len(langs) == 1 and (lang := langs.pop()) != self.lang:
+            return td.add("Span", lang=lang)
+        return td
+
     def need(self, height: float) -> None:
         if self.y - height < self.bottom:
             self.new_page()
 
     def row(self, spec: FieldSpec, value: Any) -> None:
-        c, font = self.c, self.font
+        c = self.c
         value_x = MARGIN + 52 * mm
         width = PAGE_W - MARGIN - value_x
-        lines = simpleSplit(_format(spec, value, self.second), font, 10.5, width) or ["—"]
+        lines = self.value(spec, value, 10.5, width)
         height = max(28.0, 14.0 * len(lines) + 14)
         self.need(height)
         if self.rows is None:
@@ -549,9 +573,9 @@ class _Writer:
         th = tr.add("TH", scope="Row")
         self.say(th, MARGIN, self.y, 9.5, INK, self.ko(spec.titles))
         self.say(th, MARGIN, self.y - 10, 7, MUTED, self.other(spec.titles))
-        td = tr.add("TD")
-        for i, line in enumerate(lines):
-            self.say(td, value_x, self.y - 14 * i, 10.5, INK, [(line, self.lang)])
+        td = self.cell(tr.add("TD"), lines)
+        for i, parts in enumerate(lines):
+            self.say(td, value_x, self.y - 14 * i, 10.5, INK, parts)
         self.y -= height
         with self.tag.artifact():
             c.setStrokeColor(RULE)
@@ -559,7 +583,6 @@ class _Writer:
             c.line(MARGIN, self.y + 12, PAGE_W - MARGIN, self.y + 12)
 
     def table(self, spec: FieldSpec, entries: Sequence[Mapping[str, Any]]) -> None:
-        font = self.font
         self.need(40)
         self.rows = None  # fields after this list start a table of their own
         self.say(self.doc.add("H2"), MARGIN, self.y, 9.5, INK, self.both(spec.titles, "  ·  "))
@@ -583,7 +606,7 @@ class _Writer:
         header(True)
         for entry in entries:
             cells = [
-                simpleSplit(_format(item, entry.get(item.name), self.second), font, 8.5, w - 4) or ["—"]
+                self.value(item, entry.get(item.name), 8.5, w - 4)
                 for item, w in zip(items, widths, strict=True)
             ]
             height = 11.0 * max(len(cell) for cell in cells) + 4
@@ -594,9 +617,9 @@ class _Writer:
             tr = table.add("TR")
             x = MARGIN
             for cell, w in zip(cells, widths, strict=True):
-                td = tr.add("TD")
-                for k, line in enumerate(cell):
-                    self.say(td, x, self.y - 11 * k, 8.5, INK, [(line, self.lang)])
+                td = self.cell(tr.add("TD"), cell)
+                for k, parts in enumerate(cell):
+                    self.say(td, x, self.y - 11 * k, 8.5, INK, parts)
                 x += w
             self.y -= height
         if not entries:

@@ -31,6 +31,7 @@ from reportlab.pdfbase import pdfmetrics
 
 from consent import Actor
 from document_specs.loader import load_catalog
+from document_specs.model import DocumentSpec
 from hub.issuance import fonts, pdf, qr
 from hub.issuance.verify import TrustAnchors, verify_pdf
 from hub.state import HubState, build_state
@@ -179,6 +180,169 @@ def test_the_structure_tree_has_heading_table_headers_figure_alt_and_languages(i
         assert b"/Artifact BMC" in content  # guilloche, microtext and rules are artifacts
         if issued.language == "th":  # the tone mark of ที่ (in เลขที่ออกเอกสาร) raised above its vowel
             assert re.search(rb"\b[1-9][\d.]* Ts\b", content)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One marked-content sequence of page 1 as a screen reader gets it."""
+
+    text: str  # through the fonts' ToUnicode maps
+    lang: str  # read in: its element's /Lang, else the nearest ancestor's, else the catalog's
+    own: str | None  # its element's own /Lang
+    marked: str | None  # the /Lang of its BDC in the content stream
+    role: str  # its element's
+    cell: str | None  # the table cell it is in: "/TH", "/TD" or None
+    row: int | None  # the index of its table row in the document (header rows counted)
+
+
+def _marked_texts(doc: pikepdf.Pdf) -> dict[int, tuple[str, str | None]]:
+    """Page 1's marked-content sequences by MCID: the text and the /Lang of the BDC (reportlab's subsets
+    are one-byte TrueType fonts with a ToUnicode map of single characters)."""
+    maps: dict[str, dict[int, str]] = {}
+    for name, resource in doc.pages[0].Resources.Font.items():
+        cmap = resource.ToUnicode.read_bytes().decode()
+        assert "bfrange" not in cmap
+        chars = "".join(re.findall(r"beginbfchar(.*?)endbfchar", cmap, re.S))
+        maps[name] = {
+            int(c, 16): bytes.fromhex(u).decode("utf-16-be") for c, u in re.findall(r"<(\w+)> <(\w+)>", chars)
+        }
+    found: dict[int, tuple[str, str | None]] = {}
+    stack: list[int | None] = []
+    font: dict[int, str] = {}
+    for instruction in pikepdf.parse_content_stream(doc.pages[0]):
+        operands, op = instruction.operands, str(instruction.operator)
+        if op == "BDC":
+            props = operands[1]
+            mcid = int(props.MCID) if isinstance(props, pikepdf.Dictionary) and "/MCID" in props else None
+            if mcid is not None:
+                found[mcid] = ("", str(props.Lang) if "/Lang" in props else None)
+            # a BDC without an MCID (a heading's Span) belongs to the sequence it is in
+            stack.append(mcid if mcid is not None else stack[-1] if stack else None)
+        elif op == "BMC":
+            stack.append(None)  # an artifact
+        elif op == "EMC":
+            stack.pop()
+        elif op == "Tf":
+            font = maps[str(operands[0])]
+        elif op in ("Tj", "TJ") and stack and stack[-1] is not None:
+            strings = (
+                [operands[0]] if op == "Tj" else [s for s in operands[0] if isinstance(s, pikepdf.String)]
+            )
+            text, lang = found[stack[-1]]
+            found[stack[-1]] = (text + "".join(font[b] for s in strings for b in bytes(s)), lang)
+    return found
+
+
+def _pieces(doc: pikepdf.Pdf) -> list[Piece]:
+    """Page 1's text in reading order (the structure tree's), each piece with the language it is read in."""
+    texts = _marked_texts(doc)
+    page = doc.pages[0].obj.objgen
+    pieces: list[Piece] = []
+    rows = iter(range(10_000))
+
+    def walk(node: pikepdf.Object, lang: str, cell: str | None, row: int | None) -> None:
+        own = str(node.Lang) if "/Lang" in node else None
+        lang = own or lang
+        role = str(node.S)
+        cell = role if role in ("/TH", "/TD") else cell
+        row = next(rows) if role == "/TR" else row
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, pikepdf.Array) else [kids]:
+            if isinstance(kid, int) and node.Pg.objgen == page:
+                text, marked = texts[kid]
+                pieces.append(Piece(text, lang, own, marked, role, cell, row))
+            elif isinstance(kid, pikepdf.Dictionary) and kid.get("/Type") == pikepdf.Name.StructElem:
+                walk(kid, lang, cell, row)
+
+    walk(doc.Root.StructTreeRoot.K, str(doc.Root.Lang), None, None)
+    return pieces
+
+
+def _rows(pieces: list[Piece], spec: DocumentSpec = SPEC) -> dict[str, tuple[list[Piece], list[Piece]]]:
+    """The first table's rows by field name (the basic view's order): its label's pieces and its value's."""
+    fields = list(spec.view_selection("basic"))
+    rows = sorted({p.row for p in pieces if p.row is not None})
+    assert len(rows) == len(fields), rows
+    return {
+        name: (
+            [p for p in pieces if p.row == row and p.cell == "/TH"],
+            [p for p in pieces if p.row == row and p.cell == "/TD"],
+        )
+        for name, row in zip(fields, rows, strict=True)
+    }
+
+
+def test_each_value_is_read_in_the_language_of_its_script(issued: Issued) -> None:
+    # PDF/UA-1 7.2: the Korean name and address are Korean in every document, the labels in their own
+    # languages, and a date or a code (no letters of a language) in the document's language
+    second = "en" if issued.language == "ko" else issued.language
+    with pikepdf.open(io.BytesIO(issued.pdf)) as doc:
+        pieces = _pieces(doc)
+    assert pieces and all(p.marked == p.own for p in pieces), pieces  # the tree and the content agree
+    rows = _rows(pieces)
+    titles = {f.name: f.titles for f in SPEC.fields}
+    for name, (labels, values) in rows.items():
+        assert [(p.text.strip(), p.lang) for p in labels] == [
+            (titles[name]["ko"], "ko"),
+            (titles[name][second], second),
+        ], labels
+        assert values, name
+    name_values, address_values = rows["name"][1], rows["address"][1]
+    assert "".join(p.text for p in name_values) == issued.resident["name_ko"]
+    assert re.search("[\uac00-\ud7a3]", "".join(p.text for p in address_values))
+    for piece in [*name_values, *address_values]:
+        assert piece.lang == "ko", piece
+        # in the Korean document the value is simply the cell's; elsewhere a Span of the cell says /Lang ko
+        expected = ("/TD", None) if issued.language == "ko" else ("/Span", "ko")
+        assert (piece.role, piece.own) == expected, piece
+    for name in ("resident_number_masked", "birth_date", "sex", "postal_code", "moved_in_on"):
+        for piece in rows[name][1]:  # digits, dates, codes: no language of their own
+            assert (piece.lang, piece.own, piece.role) == (issued.language, None, "/TD"), (name, piece)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", "".join(p.text for p in rows["birth_date"][1]))
+
+
+def test_a_korean_documents_values_carry_no_redundant_lang(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    korean = _issue(backend, "ko", tmp_path_factory)
+    with pikepdf.open(io.BytesIO(korean.pdf)) as doc:
+        cells = [e for e in _elements(doc.Root.StructTreeRoot) if e.S == pikepdf.Name.TD]
+        assert cells and all("/Lang" not in e for cell in cells for e in [cell, *_elements(cell)])
+        assert b"/Lang (ko)" not in pikepdf.unparse_content_stream(pikepdf.parse_content_stream(doc.pages[0]))
+    # a Thai document of the same resident tags the name Korean, its Thai label staying Thai
+    with pikepdf.open(io.BytesIO(_issue(backend, "th", tmp_path_factory).pdf)) as doc:
+        labels, values = _rows(_pieces(doc))["name"]
+    assert [p.lang for p in labels] == ["ko", "th"] and [p.own for p in labels] == ["ko", None]
+    assert [(p.text, p.lang, p.own) for p in values] == [(korean.resident["name_ko"], "ko", "ko")]
+
+
+def test_a_yes_or_no_is_read_in_korean_then_in_the_residents_language() -> None:
+    # a yes/no is not Korean data but a fixed label in both languages: each half in its own
+    spec = load_catalog()["local_tax_payment_certificate"]
+    data = pdf.render(
+        pdf.RenderRequest(
+            spec,
+            "basic",
+            {"name": "박유나", "municipality": "서울특별시 서초구", "has_arrears": False},
+            "6025244779942406",
+            datetime.now(UTC),
+            "GY1:ABC",
+            "http://x/verify",
+            "000000",
+            "th",
+        ),
+        fonts.register(),
+        fonts.register(None, "th"),
+    )
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        rows = _rows(_pieces(doc), spec)
+    assert [(p.text, p.lang, p.own) for p in rows["has_arrears"][1]] == [
+        ("아니요", "ko", "ko"),
+        (" / ไม่ใช่", "th", None),
+    ]
+    assert [(p.text, p.lang, p.role) for p in rows["municipality"][1]] == [
+        ("서울특별시 서초구", "ko", "/Span")
+    ]
 
 
 def test_the_signature_fills_the_tagged_field_with_its_description(issued: Issued) -> None:
@@ -335,7 +499,19 @@ def test_a_long_list_over_several_pages_stays_tagged(language: str, tmp_path: Pa
         assert len(rows) >= 159  # one per entry; the header row repeated on later pages is an artifact
         assert sum(1 for e in elements if e.S == pikepdf.Name.TH and str(e.A.Scope) == "/Column") == 4
         cells = [e for e in elements if e.S == pikepdf.Name.TD]
-        assert {e.Pg.objgen for e in cells} == {p.objgen for p in doc.pages}  # the table runs over every page
+        # the table runs over every page (a cell holding only a Span in Korean: the Span's page)
+        pages = {(e if "/Pg" in e else _elements(e)[0]).Pg.objgen for e in cells}
+        assert pages == {p.objgen for p in doc.pages}
+        # each entry's address and reason are Korean (a Span of the cell), its number and date are not
+        tagged = [
+            [
+                any(s.get("/Lang") == "ko" for s in _elements(td))
+                for td in _elements(row)
+                if td.S == pikepdf.Name.TD
+            ]
+            for row in rows
+        ]
+        assert tagged[-159:] == [[False, True, False, True]] * 159, tagged[-3:]
 
 
 @pytest.mark.anyio
