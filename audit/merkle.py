@@ -126,25 +126,37 @@ def inclusion_proof(index: int, size: int, subtree: SubtreeHasher) -> list[bytes
     RFC 9162 §2.1.3.1 PATH(m, D[n]); the result is ordered leaf-to-root, as the verifier
     of §2.1.3.2 consumes it.  Exactly one ``subtree`` call is made per proof element.
     """
+    path = [subtree(start, end) for start, end in _path_root_first(index, size)]
+    path.reverse()
+    return path
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[start, end)`` whose subtree hashes make up the audit path, leaf to root: what
+    :func:`inclusion_proof` asks ``subtree`` for, in proof order, without a hasher (a server that reads the
+    stored nodes of many proofs at once needs the ranges first)."""
+    ranges = _path_root_first(index, size)
+    ranges.reverse()
+    return ranges
+
+
+def _path_root_first(index: int, size: int) -> list[tuple[int, int]]:
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of size {size}")
-    path: list[bytes] = []
+    ranges: list[tuple[int, int]] = []
     start, end = 0, size
     # Walk down from the root; each step records the sibling of the half containing index.
-    # Collected root-to-leaf, reversed at the end.
     while end - start > 1:
-        k = _split_point(end - start)
-        mid = start + k
+        mid = start + (1 << ((end - start - 1).bit_length() - 1))  # RFC 9162 §2.1.1's k, inlined
         if index < mid:
             # PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n])
-            path.append(subtree(mid, end))
+            ranges.append((mid, end))
             end = mid
         else:
             # PATH(m, D[n]) = PATH(m - k, D[k:n]) : MTH(D[0:k])
-            path.append(subtree(start, mid))
+            ranges.append((start, mid))
             start = mid
-    path.reverse()
-    return path
+    return ranges
 
 
 def consistency_proof(first: int, second: int, subtree: SubtreeHasher) -> list[bytes]:

@@ -189,7 +189,18 @@ async def _proofs(
     upper: UpperLevels | None,
 ) -> list[list[bytes]]:
     """Each build's proof from one read of all their nodes; ``LookupError`` if one is not stored."""
-    asked = [_ranges(build) for build in builds]
+    folded = await _subtrees(session, [_ranges(build) for build in builds], size, root, upper)
+    return [build(lambda start, end: folded[(start, end)]) for build in builds]
+
+
+async def _subtrees(
+    session: AsyncSession,
+    asked: Sequence[Sequence[tuple[int, int]]],
+    size: int,
+    root: bytes | None,
+    upper: UpperLevels | None,
+) -> dict[tuple[int, int], bytes]:
+    """The hash of every subtree range in ``asked``, from one read of all their stored nodes."""
     decomposed = {span: _ids(*span) for ranges in asked for span in ranges}
     nodes = await read_for(session, {node for ids in decomposed.values() for node in ids}, size, root, upper)
     folded = {}
@@ -199,7 +210,7 @@ async def _proofs(
         except KeyError:
             missing = [node for node in ids if node not in nodes]
             raise LookupError(f"tree nodes missing from storage: {missing[:3]}") from None
-    return [build(lambda start, end: folded[(start, end)]) for build in builds]
+    return folded
 
 
 async def inclusion(
@@ -215,10 +226,9 @@ async def inclusion(
     if not 0 <= leaf_index < tree_size <= published_size:
         raise BadRange(f"need 0 <= leaf_index < tree_size <= {published_size}")
 
-    def build(sub: merkle.SubtreeHasher) -> list[bytes]:
-        return merkle.inclusion_proof(leaf_index, tree_size, sub)
-
-    return (await _proofs(session, [build], published_size, published_root, upper))[0]
+    ranges = merkle.inclusion_ranges(leaf_index, tree_size)
+    folded = await _subtrees(session, [ranges], published_size, published_root, upper)
+    return [folded[span] for span in ranges]
 
 
 async def inclusions(
@@ -235,11 +245,10 @@ async def inclusions(
         if not 0 <= leaf_index < tree_size <= published_size:
             raise BadRange(f"need 0 <= leaf_index < tree_size <= {published_size}")
 
-    def builder(leaf_index: int) -> Callable[[merkle.SubtreeHasher], list[bytes]]:
-        return lambda sub: merkle.inclusion_proof(leaf_index, tree_size, sub)
-
-    built = await _proofs(session, [builder(i) for i in leaf_indices], published_size, published_root, upper)
-    return dict(zip(leaf_indices, built, strict=True))
+    # The ranges straight from RFC 9162's recursion, once per leaf: no dry run with a recording hasher.
+    paths = {leaf_index: merkle.inclusion_ranges(leaf_index, tree_size) for leaf_index in leaf_indices}
+    folded = await _subtrees(session, list(paths.values()), published_size, published_root, upper)
+    return {leaf_index: [folded[span] for span in ranges] for leaf_index, ranges in paths.items()}
 
 
 async def consistency(

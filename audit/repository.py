@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    Select,
     Table,
     and_,
     bindparam,
@@ -111,6 +112,19 @@ async def tree_size(session: AsyncSession) -> int:
     return 0 if highest is None else int(highest) + 1
 
 
+# Built once: a reader's statements are parsed and keyed on every call otherwise (a proof's CPU, issue 17).
+_NODES_BY_ID = text(
+    "SELECT n.level, n.idx, n.hash"
+    " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
+    " JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx"
+)
+_NODES_BY_SPAN = text(
+    "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]),"
+    " CAST(:los AS bigint[]), CAST(:his AS bigint[])) AS w(level, lo, hi)"
+    " JOIN audit_nodes n ON n.level = w.level AND n.idx >= w.lo AND n.idx < w.hi"
+)
+
+
 async def read_nodes(
     session: AsyncSession, ids: Iterable[NodeId], ranges: Sequence[tuple[int, int, int]] = ()
 ) -> dict[NodeId, bytes]:
@@ -125,21 +139,12 @@ async def read_nodes(
         if not ranges:
             # One index probe per node through a join; a long row-IN list costs more to plan than to run.
             rows = await session.execute(
-                text(
-                    "SELECT n.level, n.idx, n.hash"
-                    " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
-                    " JOIN audit_nodes n ON n.level = w.level AND n.idx = w.idx"
-                ),
-                {"levels": [level for level, _ in wanted], "idxs": [idx for _, idx in wanted]},
+                _NODES_BY_ID, {"levels": [level for level, _ in wanted], "idxs": [idx for _, idx in wanted]}
             )
             return {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
         spans = [*ranges, *((level, idx, idx + 1) for level, idx in wanted)]
         rows = await session.execute(
-            text(
-                "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]),"
-                " CAST(:los AS bigint[]), CAST(:his AS bigint[])) AS w(level, lo, hi)"
-                " JOIN audit_nodes n ON n.level = w.level AND n.idx >= w.lo AND n.idx < w.hi"
-            ),
+            _NODES_BY_SPAN,
             {
                 "levels": [level for level, _, _ in spans],
                 "los": [lo for _, lo, _ in spans],
@@ -259,24 +264,26 @@ async def event_by_leaf(session: AsyncSession, leaf_index: int) -> AuditEventRow
     return result.scalar_one_or_none()
 
 
+def _published_with_visibility() -> Select[Any]:
+    checkpoints: Table = AuditCheckpointRow.__table__  # type: ignore[assignment]
+    newest = checkpoints.c.tree_size.desc()
+    return select(
+        select(checkpoints.c.tree_size).order_by(newest).limit(1).scalar_subquery(),
+        select(checkpoints.c.root_hash).order_by(newest).limit(1).scalar_subquery(),
+        select(_EVENTS.c.visible_from).where(_EVENTS.c.leaf_index == bindparam("leaf")).scalar_subquery(),
+    )
+
+
+_PUBLISHED_WITH_VISIBILITY = _published_with_visibility()  # Core and built once: no ORM or coercion per call
+
+
 async def published_with_visibility(
     session: AsyncSession, leaf_index: int
 ) -> tuple[int, bytes | None, datetime | None]:
     """The latest checkpoint's size and root, and when the event at ``leaf_index`` may be disclosed to
     residents (:func:`visible_from_at`), in one round trip: a public proof's first read."""
-    newest = AuditCheckpointRow.tree_size.desc()
     # One statement, so one snapshot: the size and the root are the same checkpoint's.
-    row = (
-        await session.execute(
-            select(
-                select(AuditCheckpointRow.tree_size).order_by(newest).limit(1).scalar_subquery(),
-                select(AuditCheckpointRow.root_hash).order_by(newest).limit(1).scalar_subquery(),
-                select(AuditEventRow.visible_from)
-                .where(AuditEventRow.leaf_index == leaf_index)
-                .scalar_subquery(),
-            )
-        )
-    ).one()
+    row = (await session.execute(_PUBLISHED_WITH_VISIBILITY, {"leaf": leaf_index})).one()
     size, root, moment = row
     if moment is not None and moment.tzinfo is None:  # SQLite returns naive UTC
         moment = moment.replace(tzinfo=UTC)

@@ -602,7 +602,9 @@ def _serving(log: Log, workers: int) -> Iterator[str]:
         "GONGYU_DATABASE_URL": log.settings.effective_database_url,
         "GONGYU_PUBLIC_URL": base,
         "GONGYU_ORIGIN": ORIGIN,
-        "GONGYU_ENVIRONMENT": "test",
+        # As `gongyu serve` runs out of the box: "test" is the suite's in-process setting, and it leaves the
+        # app's long-lived objects in the collector's sight (no gc.freeze), whose full collections are pauses.
+        "GONGYU_ENVIRONMENT": "development",
         "GONGYU_LOG_LEVEL": "WARNING",
         "GONGYU_INTEGRATOR_INTERVAL_SECONDS": "0",
     }
