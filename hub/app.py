@@ -25,6 +25,7 @@ from hub.api import staff_notifications as staff_notifications_api
 from hub.api import stats as stats_api
 from hub.api import tiles as tiles_api
 from hub.api import webhooks as webhooks_api
+from hub.api.hot_paths import HotPaths
 from hub.applications import deadline_sweep
 from hub.logging import RequestContextMiddleware, configure
 from hub.notify import dispatch as notify_dispatch
@@ -130,8 +131,12 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     self_validating = frozenset({"/v1/lookups", "/v1/lookups/bundle", "/v1/issuances", "/verify"})
     self_validating |= {handoff_pages.PATH}  # pictures of hand-off QR codes, read by the page itself
     self_validating |= {proxy_filing.PATH}  # a proxy's seal picture, read by the page itself
-    # The lookup's thin path sits inside every other middleware (added first, so innermost).
-    app.add_middleware(lookups.LookupEndpoint)
+    # The hot paths are answered inside every other middleware (added first, so innermost).
+    hot = {
+        ("POST", lookups.PATH): lookups.serve,
+        ("GET", audit_api.INCLUSION_PROOF_PATH): audit_api.serve_inclusion_proof,
+    }
+    app.add_middleware(HotPaths, handlers=hot)
     errors.install(app, self_validating=self_validating)
     # 413 before the NUL check reads a body; a case's file upload takes the file as its body (10 MB).
     caps = {**body_limit.CAPS, application_files_api.UPLOAD_PATH: application_files_api.UPLOAD_CAP}

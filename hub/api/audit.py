@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 
 from audit import anomalies
@@ -28,6 +28,7 @@ from audit.events import iso
 from audit.export import Exporter
 from audit.filters import EventFilter
 from audit.service import BadRange, Withheld
+from hub.api.hot_paths import plain_ints
 from hub.audit_export import record_query, signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account
@@ -87,7 +88,10 @@ def _auditor_or_none(request: Request, state: HubState) -> AccountPrincipal | No
     return account if account.role == "auditor" else None
 
 
-@router.get("/v1/audit/proof/inclusion")
+INCLUSION_PROOF_PATH: Final = "/v1/audit/proof/inclusion"
+
+
+@router.get(INCLUSION_PROOF_PATH)
 async def inclusion_proof(
     request: Request, state: StateDep, leaf_index: int, tree_size: Annotated[int | None, Query()] = None
 ) -> dict[str, Any]:
@@ -103,6 +107,15 @@ async def inclusion_proof(
     except Withheld:
         raise Problem(404, "leaf-not-found") from None
     return {"leaf_index": leaf_index, "tree_size": size, "hashes": _b64(hashes)}
+
+
+async def serve_inclusion_proof(request: Request, state: HubState) -> Response | None:
+    """The public inclusion proof for ``hub.api.hot_paths`` (the benchmark's and every verifier's hot read);
+    a query other than plain non-negative ``leaf_index`` and ``tree_size`` goes to the route's validation."""
+    query = plain_ints(request.query_params, required=("leaf_index",), optional=("tree_size",))
+    if query is None:
+        return None
+    return JSONResponse(await inclusion_proof(request, state, query["leaf_index"], query.get("tree_size")))
 
 
 @router.get("/v1/audit/proof/consistency")

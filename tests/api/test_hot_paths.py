@@ -1,12 +1,13 @@
-"""``POST /v1/lookups`` answered by the thin ASGI path says exactly what the FastAPI route says.
+"""The hot paths (``hub.api.hot_paths``) say exactly what the FastAPI routes say.
 
-The hot path (``hub.api.lookups.LookupEndpoint``) skips FastAPI's routing layers; these tests send the same
-requests to an app with it and to one without it (the published route answers there) and compare status,
-headers that matter, and body, for an answer and for each kind of refusal.
+``POST /v1/lookups`` and the public inclusion proof are answered below FastAPI's routing; these tests send
+the same requests to an app with the hot paths and to one without them (the published routes answer there)
+and compare status, the headers that matter, and body, for answers and for each kind of refusal.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from hub.api.lookups import LookupEndpoint
+from audit.merkle import leaf_hash, verify_inclusion
+from hub.api.hot_paths import HotPaths
 from hub.app import create_app
 from hub.state import HubState
 from tests.conftest import Backend, audit_rows, bearer, lookup_body
@@ -32,7 +34,7 @@ _PER_REQUEST = {"lookup_id", "fetched_at", "audit", "audit_event_id", "instance"
 async def _client(backend: Backend, state: HubState, *, thin: bool) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(backend.settings, state=state)
     if not thin:  # before the first request builds the middleware stack
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not LookupEndpoint]
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not HotPaths]
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
@@ -108,3 +110,60 @@ async def test_other_methods_and_paths_pass_through_to_the_router(
     assert wrong_method.status_code == 405
     assert wrong_method.json()["type"] == "/problems/method-not-allowed"
     assert trailing.status_code == 422  # the bundle endpoint's own validation, not the single lookup's
+
+
+async def _published_size(client: httpx.AsyncClient, hub_state: HubState) -> int:
+    """Some lookups, integrated and signed, so that there are leaves to prove."""
+    for _ in range(3):
+        await client.post("/v1/lookups", json=lookup_body("900101-1234568"), headers=bearer(hub_state))
+    await hub_state.integrator.integrate_once()
+    latest = await hub_state.audit_reader.latest_checkpoint()
+    assert latest is not None and latest.tree_size >= 3
+    return latest.tree_size
+
+
+async def test_the_inclusion_proof_is_answered_exactly_as_the_route_answers_it(
+    hub_state: HubState, backend: Backend
+) -> None:
+    async with _client(backend, hub_state, thin=True) as client:
+        size = await _published_size(client, hub_state)
+    queries = [
+        f"leaf_index={size - 1}",
+        f"leaf_index=0&tree_size={size}",
+        f"tree_size={size}&leaf_index=1",
+        f"leaf_index={size}",  # past the tree: 400 bad-range
+        "leaf_index=-1",  # the route's own answer, by way of the router
+        "leaf_index=abc",  # 422 from FastAPI's validation
+        "leaf_index=1&leaf_index=2",
+        "leaf_index=01",
+        "leaf_index=1&extra=2",
+        "",
+    ]
+    seen: dict[str, list[tuple[int, str, str]]] = {}
+    for thin in (True, False):
+        async with _client(backend, hub_state, thin=thin) as client:
+            for query in queries:
+                response = await client.get(f"/v1/audit/proof/inclusion?{query}")
+                kept = response.json()
+                kept.pop("instance", None)
+                answer = (response.status_code, response.headers["content-type"], repr(sorted(kept.items())))
+                seen.setdefault(query, []).append(answer)
+    for query, (by_hot_path, by_route) in seen.items():
+        assert by_hot_path == by_route, query
+    assert seen[f"leaf_index={size - 1}"][0][0] == 200
+    assert seen[f"leaf_index={size}"][0][0] == 400
+    assert seen["leaf_index=abc"][0][0] == 422
+
+
+async def test_the_hot_proof_verifies_against_the_signed_checkpoint(
+    hub_state: HubState, backend: Backend
+) -> None:
+    async with _client(backend, hub_state, thin=True) as client:
+        size = await _published_size(client, hub_state)
+        proof = (await client.get(f"/v1/audit/proof/inclusion?leaf_index={size - 2}")).json()
+    latest = await hub_state.audit_reader.latest_checkpoint()
+    assert latest is not None
+    leaf = await hub_state.audit_reader.leaf(size - 2)
+    assert leaf is not None
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    verify_inclusion(leaf_hash(leaf.leaf_bytes), size - 2, proof["tree_size"], hashes, latest.root_hash)
