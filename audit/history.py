@@ -12,6 +12,7 @@ shows them (the portal, for in-browser verification) costs no query per entry.
 from __future__ import annotations
 
 import base64
+from binascii import b2a_base64
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,7 +85,7 @@ async def page(
         hashes = paths.get(row.leaf_index) if row.leaf_index is not None else None
         proof = None
         if hashes is not None and row.leaf_index is not None:
-            proof = {"tree_size": size, "hashes": [base64.b64encode(h).decode() for h in hashes]}
+            proof = {"tree_size": size, "hashes": [b2a_base64(h, newline=False).decode() for h in hashes]}
             leaves[row.leaf_index] = leaf_bytes
         entries.append(
             {

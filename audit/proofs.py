@@ -201,7 +201,11 @@ async def _subtrees(
     upper: UpperLevels | None,
 ) -> dict[tuple[int, int], bytes]:
     """The hash of every subtree range in ``asked``, from one read of all their stored nodes."""
-    decomposed = {span: _ids(*span) for ranges in asked for span in ranges}
+    decomposed: dict[tuple[int, int], list[tree.NodeId]] = {}
+    for ranges in asked:
+        for span in ranges:
+            if span not in decomposed:  # the proofs of one page share their upper ranges
+                decomposed[span] = _ids(*span)
     nodes = await read_for(session, {node for ids in decomposed.values() for node in ids}, size, root, upper)
     folded = {}
     for span, ids in decomposed.items():

@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, state: HubState | None = None) 
     hot = {
         ("POST", lookups.PATH): lookups.serve,
         ("GET", audit_api.INCLUSION_PROOF_PATH): audit_api.serve_inclusion_proof,
+        ("GET", audit_api.ACCESS_LOG_PATH): audit_api.serve_my_access_log,
     }
     app.add_middleware(HotPaths, handlers=hot)
     errors.install(app, self_validating=self_validating)

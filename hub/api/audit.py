@@ -31,7 +31,7 @@ from audit.service import BadRange, Withheld
 from hub.api.hot_paths import plain_ints
 from hub.audit_export import record_query, signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
-from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account
+from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account, current_resident
 from hub.errors import Problem
 from hub.state import HubState
 
@@ -258,7 +258,10 @@ async def find_anomalies(
     return asdict(report)
 
 
-@router.get("/v1/me/access-log")
+ACCESS_LOG_PATH: Final = "/v1/me/access-log"
+
+
+@router.get(ACCESS_LOG_PATH)
 async def my_access_log(
     resident: ResidentDep,
     state: StateDep,
@@ -291,3 +294,19 @@ async def my_access_log(
         "witnesses": state.witnessing.vkeys,  # require witness_quorum valid cosignatures on the checkpoint
         "witness_quorum": state.witnessing.quorum,
     }
+
+
+async def serve_my_access_log(request: Request, state: HubState) -> Response | None:
+    """A resident's newest page (``limit`` and ``cursor`` only) for ``hub.api.hot_paths``: the portal's and
+    every resident's first read; filters, and anything unusual, go to the route's validation."""
+    query = request.query_params
+    keys = [key for key, _ in query.multi_items()]
+    if len(keys) != len(set(keys)) or not set(keys) <= {"limit", "cursor"}:
+        return None
+    numbers = plain_ints(query, required=(), optional=("limit",)) if "limit" in keys else {}
+    limit = (numbers or {}).get("limit", 20)
+    cursor = query.get("cursor")
+    if numbers is None or not 1 <= limit <= 100 or (cursor is not None and not 0 < len(cursor) <= 64):
+        return None
+    resident = await current_resident(await current_account(request, state))
+    return JSONResponse(await my_access_log(resident, state, cursor=cursor, limit=limit))

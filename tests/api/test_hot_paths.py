@@ -22,7 +22,7 @@ from audit.merkle import leaf_hash, verify_inclusion
 from hub.api.hot_paths import HotPaths
 from hub.app import create_app
 from hub.state import HubState
-from tests.conftest import Backend, audit_rows, bearer, lookup_body
+from tests.conftest import Backend, account_bearer, audit_rows, bearer, lookup_body
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +167,40 @@ async def test_the_hot_proof_verifies_against_the_signed_checkpoint(
     assert leaf is not None
     hashes = [base64.b64decode(h) for h in proof["hashes"]]
     verify_inclusion(leaf_hash(leaf.leaf_bytes), size - 2, proof["tree_size"], hashes, latest.root_hash)
+
+
+async def test_a_residents_history_is_answered_exactly_as_the_route_answers_it(
+    hub_state: HubState, backend: Backend
+) -> None:
+    resident, auditor = account_bearer(hub_state, "resident0"), account_bearer(hub_state, "auditor")
+    async with _client(backend, hub_state, thin=True) as client:
+        await _published_size(client, hub_state)
+        first = (await client.get("/v1/me/access-log?limit=1", headers=resident)).json()
+    cursor = first["next_cursor"]
+    cases: list[tuple[str, str, dict[str, str]]] = [
+        ("newest", "", resident),
+        ("two", "limit=2", resident),
+        ("next page", f"limit=2&cursor={cursor}" if cursor else "limit=3", resident),
+        ("bad cursor", "cursor=not-a-cursor", resident),  # 400 invalid-cursor from the route's own code
+        ("zero", "limit=0", resident),  # 422: FastAPI's validation, by way of the router
+        ("too many", "limit=101", resident),
+        ("twice", "limit=2&limit=3", resident),
+        ("filtered", "outcome=ok", resident),  # a filter: the router's
+        ("no token", "", {}),  # 401
+        ("an auditor", "", auditor),  # 403 role-required
+    ]
+    seen: dict[str, list[tuple[int, str, Any]]] = {}
+    for thin in (True, False):
+        async with _client(backend, hub_state, thin=thin) as client:
+            for name, query, headers in cases:
+                response = await client.get(f"/v1/me/access-log?{query}", headers=headers)
+                body = response.json()
+                body.pop("instance", None)
+                answer = (response.status_code, response.headers["content-type"], body)
+                seen.setdefault(name, []).append(answer)
+    for name, (by_hot_path, by_route) in seen.items():
+        assert by_hot_path == by_route, name
+    statuses = {name: answers[0][0] for name, answers in seen.items()}
+    assert [statuses[n] for n in ("newest", "two", "next page", "bad cursor")] == [200, 200, 200, 400]
+    assert (statuses["zero"], statuses["no token"], statuses["an auditor"]) == (422, 401, 403)
+    assert seen["newest"][0][2]["entries"], "resident0 has history to compare"
