@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.auth.tokens import BEARER_CHALLENGE, AccountPrincipal, ClientPrincipal
 from hub.errors import Problem
 from hub.state import HubState
-from hub.uow import commit_now, release
+from hub.uow import request_unit
 
 
 async def get_state(request: Request) -> HubState:
@@ -26,17 +26,8 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
     ever sent for a transaction that committed. An exception from the route rolls everything back.
     """
     state: HubState = request.app.state.hub
-    session = state.sessions()
-    try:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        if session.in_transaction():
-            await commit_now(session)  # a failure has rolled back already and raises the fail-closed 503
-    finally:
-        await release(session)
+    async with request_unit(state.sessions) as session:
+        yield session
 
 
 def _bearer(request: Request) -> str:

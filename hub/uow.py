@@ -73,6 +73,25 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         await commit_now(session)
 
 
+@asynccontextmanager
+async def request_unit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A request's unit of work: committed when the body ends, before any response is sent; rolled back on
+    any exception; closed only if it still holds a transaction (:func:`release`). A failed commit has rolled
+    back already and raises the fail-closed 503."""
+    session = sessions()
+    try:
+        try:
+            yield session
+        except BaseException:
+            if session.in_transaction():
+                await session.rollback()
+            raise
+        if session.in_transaction():
+            await commit_now(session)
+    finally:
+        await release(session)
+
+
 class Trail:
     """What a state change writes beside itself in its transaction: its audit event and its outbox rows.
 

@@ -19,7 +19,7 @@ from hub.auth.tokens import ClientPrincipal
 from hub.deps import ClientDep, SessionDep, StateDep, client_of
 from hub.schemas import LookupResponse
 from hub.state import HubState
-from hub.uow import commit_now, release
+from hub.uow import request_unit
 
 PATH: Final = "/v1/lookups"
 _SERIALIZER = LookupResponse.__pydantic_serializer__
@@ -62,22 +62,9 @@ async def answer(request: Request, state: HubState, db: AsyncSession, client: Cl
 
 
 async def serve(request: Request, state: HubState) -> Response:
-    """``POST /v1/lookups`` for ``hub.api.hot_paths``, in the unit of work ``hub.deps.request_session`` gives
-    a route: committed before the response is sent, rolled back on any exception, closed only when it still
-    holds a transaction."""
-    session = state.sessions()
-    try:
-        try:
-            response = await answer(request, state, session, client_of(request, state))
-        except BaseException:
-            if session.in_transaction():
-                await session.rollback()
-            raise
-        if session.in_transaction():
-            await commit_now(session)  # a failure has rolled back already and raises the fail-closed 503
-    finally:
-        await release(session)
-    return response
+    """``POST /v1/lookups`` for ``hub.api.hot_paths``, in the unit of work a route gets (``hub.uow``)."""
+    async with request_unit(state.sessions) as session:
+        return await answer(request, state, session, client_of(request, state))
 
 
 @router.post(
