@@ -33,7 +33,7 @@ from hub import resident_number
 from hub.actors import event_actor
 from hub.errors import Problem, describe_validation
 from hub.schemas import AuditRefOut, BundleLookupRequest, LookupRequest, LookupResponse, PurposeIn
-from hub.uow import Trail, commit_now, fail_closed
+from hub.uow import AuditUnavailableProblem, Trail, commit_now, fail_closed
 
 _OUTCOMES = {404: "not_found", 502: "agency_error", 503: "agency_error", 422: "invalid"}
 
@@ -397,10 +397,17 @@ class Broker:
         ref = await self.trail.record_use(event, use, params)
         if ref is not None:
             return ref
-        async with self.reads() as reader:
-            refused = await self.consent.use_refusal(reader, consent_id)
+        try:
+            async with self.reads() as reader:
+                refused = await self.consent.use_refusal(reader, consent_id)
+        except Exception:  # nothing was written or released; without the reason there is no record either
+            raise AuditUnavailableProblem() from None
+        raise await self._use_refused(session, attempt, refused)
+
+    async def _use_refused(self, session: AsyncSession, attempt: _Attempt, refused: str) -> Problem:
+        """The 403 of a consent use that did not count, recorded as a denied attempt."""
         problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
-        raise await self._refuse(session, attempt, "denied", refused, problem)
+        return await self._refuse(session, attempt, "denied", refused, problem)
 
     async def _record(
         self,
@@ -419,8 +426,7 @@ class Broker:
                 raise await fail_closed(session) from None
             if refused is not None:
                 await session.rollback()  # the consent row may already be counted: undo it
-                problem = Problem(403, refused.replace("_", "-"), extra={"reason": refused})
-                raise await self._refuse(session, attempt, "denied", refused, problem)
+                raise await self._use_refused(session, attempt, refused)
         if consent_id is None:
             # Nothing else to commit with it: the event (and its notices) alone, in one round trip.
             return await self.trail.record_alone(session, event)

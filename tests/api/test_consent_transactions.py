@@ -371,3 +371,23 @@ async def test_a_use_in_the_callers_transaction_counts_once_and_says_why_it_does
         assert await rules.use(session, consent_id, *copy, "test-bank") == "consent_revoked"
         await session.rollback()
     assert _use_trace(backend, consent_id)[:3] == (1, 1, 1)
+
+
+async def test_a_refused_use_whose_reason_cannot_be_read_fails_closed(
+    api: httpx.AsyncClient, hub_state: HubState, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hub_state.trail.joins_uses:
+        pytest.skip("the reason is read after the joined statement (PostgreSQL); SQLite reads it inside")
+    consent_id = await granted(api, hub_state, documents=[ABSTRACT, COPY], mode="standing", max_uses=1)
+    client = bearer(hub_state)
+    assert (await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=client)).status_code == 200
+    trace = _use_trace(backend, consent_id)
+
+    async def unreadable(*args: Any) -> str:
+        raise OSError("connection lost")
+
+    monkeypatch.setattr(hub_state.broker.consent, "use_refusal", unreadable)
+    refused = await api.post("/v1/lookups", json=consent_lookup(consent_id), headers=client)
+    assert_unavailable(refused)
+    assert "fields" not in refused.json()
+    assert _use_trace(backend, consent_id) == trace
