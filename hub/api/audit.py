@@ -28,7 +28,7 @@ from audit.events import iso
 from audit.export import Exporter
 from audit.filters import EventFilter
 from audit.service import BadRange, Withheld
-from hub.api.hot_paths import plain_ints
+from hub.api.hot_paths import plain_int, plain_ints, single_keys
 from hub.audit_export import record_query, signed_manifest, stream_export
 from hub.auth.tokens import AccountPrincipal
 from hub.deps import AuditorDep, ResidentDep, SessionDep, StateDep, current_account, current_resident
@@ -300,13 +300,11 @@ async def serve_my_access_log(request: Request, state: HubState) -> Response | N
     """A resident's newest page (``limit`` and ``cursor`` only) for ``hub.api.hot_paths``: the portal's and
     every resident's first read; filters, and anything unusual, go to the route's validation."""
     query = request.query_params
-    keys = [key for key, _ in query.multi_items()]
-    if len(keys) != len(set(keys)) or not set(keys) <= {"limit", "cursor"}:
+    if single_keys(query, ("limit", "cursor")) is None:
         return None
-    numbers = plain_ints(query, required=(), optional=("limit",)) if "limit" in keys else {}
-    limit = (numbers or {}).get("limit", 20)
+    limit = plain_int(query.get("limit", "20"))
     cursor = query.get("cursor")
-    if numbers is None or not 1 <= limit <= 100 or (cursor is not None and not 0 < len(cursor) <= 64):
+    if limit is None or not 1 <= limit <= 100 or (cursor is not None and not 0 < len(cursor) <= 64):
         return None
     resident = await current_resident(await current_account(request, state))
     return JSONResponse(await my_access_log(resident, state, cursor=cursor, limit=limit))

@@ -56,18 +56,25 @@ class HotPaths:
         await response(scope, receive, send)
 
 
+def plain_int(text: str) -> int | None:
+    """``text`` as a non-negative integer written plainly (no sign, no leading zero, at most 18 digits)."""
+    return int(text) if _PLAIN_INT.fullmatch(text) else None
+
+
+def single_keys(query: QueryParams, allowed: Collection[str]) -> set[str] | None:
+    """The query's keys when each appears once and all are ``allowed``; otherwise None."""
+    keys = [key for key, _ in query.multi_items()]
+    return set(keys) if len(keys) == len(set(keys)) and set(keys) <= set(allowed) else None
+
+
 def plain_ints(
     query: QueryParams, required: Collection[str], optional: Collection[str] = ()
 ) -> dict[str, int] | None:
     """The query's values when it has exactly the ``required`` keys and some of the ``optional`` ones, each
-    once, as non-negative integers written plainly; otherwise None (the route's own validation decides)."""
-    keys = [key for key, _ in query.multi_items()]
-    if len(keys) != len(set(keys)) or not set(required) <= set(keys) <= {*required, *optional}:
+    once, as plain non-negative integers (:func:`plain_int`); otherwise None (the route's validation
+    decides)."""
+    keys = single_keys(query, {*required, *optional})
+    if keys is None or not set(required) <= keys:
         return None
-    values = {}
-    for key in keys:
-        text = query[key]
-        if not _PLAIN_INT.fullmatch(text):
-            return None
-        values[key] = int(text)
-    return values
+    values = {key: plain_int(query[key]) for key in keys}
+    return None if None in values.values() else {key: v for key, v in values.items() if v is not None}
