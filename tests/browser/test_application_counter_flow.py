@@ -199,6 +199,8 @@ def test_counter_application_flow_in_chromium(live_server: str, sqlite_backend: 
             phone.click("#proxy-form button[type=submit]")
             expect(phone.locator("#case-proxy")).to_contain_text(principal)
             expect(phone.locator("img.seal")).to_be_visible()
+            # Visible is not loaded: wait for the picture itself (its width is 0 until it has arrived).
+            phone.wait_for_function("document.querySelector('img.seal').complete", timeout=10_000)
             assert phone.locator("img.seal").evaluate("img => img.naturalWidth") == 120
             _clean(phone, "proxy case")
             phone.screenshot(path=str(artifacts() / "application-proxy-sealed.png"), full_page=True)
