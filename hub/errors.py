@@ -68,6 +68,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=response_headers)
 
 
+def problem_answer(request: Request, problem: Problem) -> JSONResponse:
+    """The problem+json a raised ``Problem`` is answered with (the app's handler, and the hot paths)."""
+    return problem_response(
+        request, problem.status, problem.slug, headers=problem.headers, extra=problem.extra, **problem.params
+    )
+
+
 def describe_validation(errors: Sequence[Any]) -> str:
     """Only locations and error kinds, never the offending input value (it may be a resident number)."""
     parts = []
@@ -158,9 +165,7 @@ def install(app: FastAPI, *, self_validating: frozenset[str] = frozenset()) -> N
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            request, exc.status, exc.slug, headers=exc.headers, extra=exc.extra, **exc.params
-        )
+        return problem_answer(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hub.errors import Problem, problem_response
+from hub.errors import Problem, problem_answer
 from hub.state import HubState
 
 Handler = Callable[[Request, HubState], Awaitable[Response | None]]
@@ -46,10 +46,7 @@ class HotPaths:
         try:
             response = await handler(request, scope["app"].state.hub)
         except Problem as problem:
-            response = problem_response(
-                request, problem.status, problem.slug, headers=problem.headers, extra=problem.extra,
-                **problem.params,
-            )  # fmt: skip
+            response = problem_answer(request, problem)
         if response is None:  # not one this path takes whole: the router validates and answers
             await self.app(scope, receive, send)
             return
