@@ -138,10 +138,7 @@ async def count_use(
         .execution_options(synchronize_session=False)
     )
     if counted.rowcount != 1:  # type: ignore[attr-defined]
-        status = (
-            await session.execute(select(ConsentRow.status).where(ConsentRow.consent_id == consent_id))
-        ).scalar_one_or_none()
-        return f"consent_{status}" if status in ("paused", "revoked") else "consent_expired"
+        return await use_refusal(session, consent_id, now)
     limit = select(ConsentRow.max_uses).where(ConsentRow.consent_id == consent_id).scalar_subquery()
     per_document = await session.execute(
         update(ConsentUseRow)
